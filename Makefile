@@ -1,0 +1,61 @@
+# Two commands matter: `make demo` (set up, backfill, trade in the simulator, serve the dashboard)
+# and `make test` (set up, run the whole suite). Everything else is a helper.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# First interpreter >= 3.12: python3.13/python3.12/python3 on PATH, then pyenv's installed versions.
+# Override with `make PYTHON=/path/to/python3.12 ...`.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3 \
+	$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/*/bin/python3 2>/dev/null | sort -rV); do \
+	if "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+	command -v "$$p"; break; fi; done)
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KERNEL := botlib
+
+.PHONY: help venv demo test lint format bench clean
+
+help:
+	@echo "make demo   - set up .venv, backfill simulated history, trade BTC/USD + SOL/USD, serve the dashboard"
+	@echo "make test   - set up .venv and run the whole suite (lint, pytest, nbval, browser test)"
+	@echo "make lint   - ruff check + format check + mypy"
+	@echo "make bench  - benchmarks (ratios against a reference measured in the same run)"
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+		echo "error: no Python >= 3.12 found (PATH or pyenv); run: make PYTHON=/path/to/python3.12 $(MAKECMDGOALS)" >&2; \
+		exit 1; fi
+	@echo "using $(PYTHON) ($$($(PYTHON) -c 'import sys; print(sys.version.split()[0])'))"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "botlib (.venv)" >/dev/null
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/botlib demo
+
+test: $(STAMP)
+	$(BIN)/ruff check botlib tests
+	$(BIN)/ruff format --check botlib tests
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check botlib tests
+	$(BIN)/ruff format --check botlib tests
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix botlib tests
+	$(BIN)/ruff format botlib tests
+
+bench: $(STAMP)
+	$(BIN)/python -m botlib.bench
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache

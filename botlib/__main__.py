@@ -1,0 +1,7 @@
+"""`python -m botlib` is the `botlib` command."""
+
+import sys
+
+from botlib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,184 @@
+"""The `botlib` command: demo, cycle, tick, run --loop, backfill, serve, status.
+
+Every expected failure (bad symbol, unreadable DB, missing extra, bad settings) ends with one
+`error: ...` line on stderr and exit status 2; nothing prints a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from botlib.clock import ManualClock, SystemClock
+from botlib.config import Settings, load_settings
+from botlib.errors import BotlibError
+from botlib.logs import configure_logging, register_secrets
+from botlib.models import AssetSettings
+from botlib.queries import DashboardData, account_overview, dashboard_data
+from botlib.store import Store
+from botlib.wiring import backfill_to_now, build_engine, ensure_assets
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+_NOTEBOOK_MODULES = {"voila", "papermill", "ipywidgets", "bqplot", "ipykernel"}
+
+
+def _out(line: str) -> None:
+    """Write a command's result to stdout (events go to logging, results to the user)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _parse_time(text: str) -> datetime:
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a timezone, e.g. 2026-11-24T10:00Z")
+    return when.astimezone(UTC)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="botlib", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", help="database path (default: $BOTLIB_DB or data/botlib.db)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="backfill, trade in the simulator, serve the dashboard")
+    demo.add_argument("--days", type=float, default=3.0, help="days of history to backfill")
+    demo.add_argument("--port", type=int, default=8866)
+    demo.add_argument("--ip", default="127.0.0.1")
+    cycle = sub.add_parser("cycle", help="run one cycle for one asset now")
+    cycle.add_argument("--symbol", required=True)
+    cycle.add_argument("--at", type=_parse_time, help="simulated time (sim mode), ISO-8601 UTC")
+    sub.add_parser("tick", help="run every due asset once (for cron)")
+    run = sub.add_parser("run", help="tick in a loop (hosts without cron)")
+    run.add_argument("--loop", action="store_true", required=True)
+    run.add_argument("--every", type=float, default=60.0, help="seconds between ticks")
+    fill = sub.add_parser("backfill", help="replay past cycles in the simulator")
+    fill.add_argument("--days", type=float, default=3.0)
+    serve = sub.add_parser("serve", help="serve the read-only dashboard with Voila")
+    serve.add_argument("--port", type=int, default=8866)
+    serve.add_argument("--ip", default="127.0.0.1")
+    sub.add_parser("status", help="assets, positions and last cycles")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {"db_path": args.db} if args.db else {}
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_level, settings.log_json)
+    register_secrets(settings.secret_values())
+    return settings
+
+
+def _open(settings: Settings) -> Store:
+    store = Store(settings.db_path)
+    ensure_assets(store, settings.symbols)
+    return store
+
+
+def cmd_cycle(settings: Settings, args: argparse.Namespace) -> int:
+    clock = ManualClock(args.at) if args.at else SystemClock()
+    with _open(settings) as store:
+        report = build_engine(settings, store, clock).run_cycle(args.symbol.upper(), force=True)
+    _out(report.summary())
+    return 0 if report.status.value != "failed" else 1
+
+
+def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.scheduler import tick
+
+    _open(settings).close()
+    reports = tick(settings)
+    if reports is None:
+        _out("another tick is running; nothing to do")
+        return 0
+    for report in reports:
+        _out(report.summary())
+    return 1 if any(r.status.value == "failed" for r in reports) else 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.scheduler import run_loop
+
+    _open(settings).close()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    ticks = run_loop(settings, stop, args.every)
+    log.info("loop stopped after %d ticks", ticks)
+    return 0
+
+
+def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    with _open(settings) as store:
+        reports = backfill_to_now(settings, store, args.days, progress=sys.stderr.isatty())
+    traded = sum(1 for r in reports if r.orders)
+    _out(f"backfilled {len(reports)} cycles ({traded} with orders) into {settings.db_path}")
+    return 0
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    with Store(settings.db_path, read_only=True) as store:
+        overview = account_overview(store)
+        equity = overview["equity"]
+        _out(f"mode={overview['mode'] or '-'} equity={equity:,.2f}" if equity else "no cycles yet")
+        for asset in store.list_assets():
+            _out(_status_line(asset, dashboard_data(store, asset.symbol, bars=1)))
+    return 0
+
+
+def _status_line(asset: AssetSettings, data: DashboardData) -> str:
+    pos = data.position
+    held = f"qty={pos['qty']:.6g} entry={pos['avg_entry_price']:,.2f}" if pos else "flat"
+    last = data.last_cycle or {}
+    return (
+        f"{asset.symbol:<9} {'paused' if asset.paused else 'active':<6} "
+        f"every {asset.interval_minutes}m {asset.timeframe:<5} {held:<32} "
+        f"pnl={data.metrics.total_pnl:+,.2f} trades={data.metrics.n_trades} "
+        f"last={last.get('started_at', '-')} {last.get('status', '')} {last.get('action') or ''}"
+    )
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.serve import serve_forever
+
+    return serve_forever(settings.db_path, args.port, args.ip)
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.demo import run_demo
+
+    return run_demo(settings, args.days, args.port, args.ip)
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "demo": cmd_demo,
+    "cycle": cmd_cycle,
+    "tick": cmd_tick,
+    "run": cmd_run,
+    "backfill": cmd_backfill,
+    "serve": cmd_serve,
+    "status": cmd_status,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        return COMMANDS[args.command](settings, args)
+    except BotlibError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = "notebooks" if exc.name in _NOTEBOOK_MODULES else "dev"
+        sys.stderr.write(
+            f"error: {exc.name} is not installed; run: pip install 'botlib[{extra}]'\n"
+        )
+        return 2
+    except KeyboardInterrupt:
+        return 130

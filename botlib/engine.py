@@ -1,0 +1,307 @@
+"""One trading cycle for one asset: bars, indicators, exits, analyst, risk, order, records.
+
+The engine owns nothing external: market, broker, analyst, store and clock are passed in, so the
+demo, the tests and (later) backtests and Alpaca runs share this exact code path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from botlib.analysts.base import AnalystResult, MarketContext
+from botlib.clock import SystemClock
+from botlib.errors import BotlibError, DataError
+from botlib.execution import Executor
+from botlib.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
+from botlib.logs import log_context
+from botlib.models import TIMEFRAMES, AssetSettings, CycleReport, CycleStatus, Decision, Position
+from botlib.ports import Analyst, Broker, Clock, MarketData
+from botlib.risk import RiskLimits, check, trading_state
+from botlib.store import Store, iso
+
+__all__ = ["Engine", "LOOKBACK", "client_order_id"]
+
+log = logging.getLogger(__name__)
+LOOKBACK = 250  # bars fetched per cycle: SMA(50) and MACD warm-up with room to spare
+
+
+def client_order_id(symbol: str, bar_time: datetime, action: str) -> str:
+    """Derive the order id from symbol, bar and action, so a rerun can never order twice."""
+    return f"{symbol.replace('/', '')}-{bar_time:%Y%m%dT%H%M}-{action.lower()}"
+
+
+class Engine:
+    def __init__(
+        self,
+        market: MarketData,
+        broker: Broker,
+        analyst: Analyst,
+        store: Store,
+        risk: RiskLimits | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.market, self.broker, self.analyst, self.store = market, broker, analyst, store
+        self.risk = risk or RiskLimits()
+        self.clock = clock or SystemClock()
+        self.executor = Executor(broker, store)
+
+    def skip_reason(self, asset: AssetSettings, now: datetime) -> str | None:
+        """Say why the asset should not run now (paused, not due), or None when it is due."""
+        if asset.paused:
+            return "paused"
+        if asset.last_cycle_at is not None:
+            due = asset.last_cycle_at + timedelta(minutes=asset.interval_minutes)
+            if now < due - timedelta(seconds=1):
+                return f"not due until {due:%Y-%m-%d %H:%M:%S}Z"
+        return None
+
+    def run_cycle(self, symbol: str, *, force: bool = False) -> CycleReport:
+        """Run one cycle; never raises for market, analyst or broker trouble (it records it)."""
+        now = self.clock.now()
+        asset = self.store.get_asset(symbol)
+        reason = None if force else self.skip_reason(asset, now)
+        if reason:
+            return CycleReport(
+                cycle_id="-", symbol=symbol, status=CycleStatus.SKIPPED, reason=reason
+            )
+        cycle_id = f"{now:%Y%m%dT%H%M%S}-{symbol.replace('/', '')}-{uuid.uuid4().hex[:6]}"
+        self.store.fail_running_cycles(symbol, now)
+        self.store.start_cycle(
+            cycle_id, symbol, now, mode=self.broker.mode, analyst=self.analyst.name
+        )
+        with log_context(cycle_id, symbol):
+            report = self._guarded(cycle_id, asset, now)
+            log.info("cycle %s", report.summary())
+        self.store.update_asset(symbol, last_cycle_at=now)
+        return report
+
+    def _guarded(self, cycle_id: str, asset: AssetSettings, now: datetime) -> CycleReport:
+        try:
+            return self._run(cycle_id, asset, now)
+        except BotlibError as exc:
+            return self._fail(cycle_id, asset.symbol, now, str(exc), type(exc).__name__)
+        except Exception as exc:  # a crash must still leave a consistent, explained record
+            log.exception("cycle crashed")
+            return self._fail(cycle_id, asset.symbol, now, f"{type(exc).__name__}: {exc}", "crash")
+
+    def _fail(self, cycle_id: str, symbol: str, now: datetime, why: str, kind: str) -> CycleReport:
+        self.store.finish_cycle(cycle_id, now, status="failed", reason=why, error=kind)
+        return CycleReport(cycle_id, symbol, CycleStatus.FAILED, reason=why)
+
+    def _run(self, cycle_id: str, asset: AssetSettings, now: datetime) -> CycleReport:
+        bars = self._features(asset, now)
+        bar_time = bars.index[-1].to_pydatetime()
+        price = self.market.latest_price(asset.symbol, now)
+        position = self._position(asset)
+        exit_report = self._enforce_exits(cycle_id, asset, bars.iloc[-1], bar_time, position, now)
+        if exit_report is not None:
+            return exit_report
+        context = MarketContext(
+            asset.symbol, now, bars, asset, self.broker.account(), position, price
+        )
+        result = self._ask(context)
+        decision_id = self._log_decision(cycle_id, context, result, now)
+        return self._act(cycle_id, asset, context, result.decision, decision_id, bar_time)
+
+    def _features(self, asset: AssetSettings, now: datetime) -> pd.DataFrame:
+        bars = self.market.bars(asset.symbol, asset.timeframe, now, LOOKBACK)
+        validate_bars(bars)
+        width = timedelta(minutes=TIMEFRAMES[asset.timeframe])
+        if bars.index[-1] + width < now - 3 * width:
+            raise DataError(f"stale data: last bar {bars.index[-1]:%Y-%m-%d %H:%M}Z")
+        self._save_new_bars(asset, bars)
+        features = add_indicators(bars)
+        last = features.iloc[-1][list(INDICATOR_COLUMNS)]
+        if not all(math.isfinite(float(v)) for v in last):
+            raise DataError("indicators are not defined on the last bar (too little history)")
+        return features
+
+    def _save_new_bars(self, asset: AssetSettings, bars: pd.DataFrame) -> None:
+        found = self.store.rows(
+            "SELECT max(ts) AS ts FROM market_data WHERE symbol = ? AND timeframe = ?",
+            [asset.symbol, asset.timeframe],
+        )
+        newest = found[0]["ts"]
+        fresh = bars if newest is None else bars[bars.index > pd.Timestamp(newest)]
+        if len(fresh):
+            self.store.save_bars(asset.symbol, asset.timeframe, fresh)
+
+    def _position(self, asset: AssetSettings) -> Position | None:
+        """Take the broker's position as truth; adopt one the DB lost (default SL/TP)."""
+        held = self.broker.position(asset.symbol)
+        if held is not None and self.store.get_position(asset.symbol) is None:
+            log.warning("adopting broker position the DB did not know: qty=%s", held.qty)
+            self.executor.adopt_position(asset, held, self.clock.now())
+        if held is None and self.store.get_position(asset.symbol) is not None:
+            self.store.set_position(asset.symbol, None)
+        return held
+
+    def _enforce_exits(
+        self,
+        cycle_id: str,
+        asset: AssetSettings,
+        bar: pd.Series,
+        bar_time: datetime,
+        position: Position | None,
+        now: datetime,
+    ) -> CycleReport | None:
+        booked = self.store.get_position(asset.symbol)
+        if position is None or booked is None:
+            return None
+        stop, take = booked["stop_loss"], booked["take_profit"]
+        reason = None
+        if stop is not None and bar["low"] <= stop:
+            reason = "stop_loss"  # checked first: if both are touched, assume the worse
+        elif take is not None and bar["high"] >= take:
+            reason = "take_profit"
+        if reason is None:
+            return None
+        cid = client_order_id(asset.symbol, bar_time, "exit")
+        note, orders = self.executor.close(cycle_id, None, asset.symbol, position, cid, reason, now)
+        outcome = _Outcome(action="EXIT", note=note, orders=orders, exit_reason=reason)
+        return self._finish(cycle_id, asset.symbol, now, bar_time, outcome)
+
+    def _ask(self, context: MarketContext) -> AnalystResult:
+        """Call the analyst; any failure or a decision for another symbol becomes a logged HOLD."""
+        try:
+            result = self.analyst.decide(context)
+        except Exception as exc:
+            log.warning("analyst failed: %s: %s", type(exc).__name__, exc)
+            hold = Decision.hold(context.symbol, f"analyst failed: {type(exc).__name__}")
+            return AnalystResult(hold, self.analyst.name, error=f"{type(exc).__name__}: {exc}")
+        if result.decision.symbol != context.symbol:
+            why = f"decision for {result.decision.symbol!r}, expected {context.symbol!r}"
+            return AnalystResult(
+                Decision.hold(context.symbol, f"rejected: {why}"),
+                result.analyst,
+                model=result.model,
+                prompt=result.prompt,
+                response=result.response,
+                error=why,
+            )
+        return result
+
+    def _log_decision(
+        self, cycle_id: str, context: MarketContext, result: AnalystResult, now: datetime
+    ) -> int:
+        d = result.decision
+        return self.store.log_decision(
+            {
+                "cycle_id": cycle_id,
+                "symbol": context.symbol,
+                "created_at": iso(now),
+                "analyst": result.analyst,
+                "model": result.model,
+                "request": result.request,
+                "prompt": result.prompt,
+                "response": result.response,
+                "raw_response": result.raw_response,
+                "action": d.action.value,
+                "confidence": d.confidence,
+                "position_size_pct": d.position_size_pct,
+                "stop_loss": d.stop_loss,
+                "take_profit": d.take_profit,
+                "reasoning": d.reasoning,
+                "prompt_tokens": result.prompt_tokens,
+                "completion_tokens": result.completion_tokens,
+                "total_tokens": result.total_tokens,
+                "cached_tokens": result.cached_tokens,
+                "cost_usd": result.cost_usd,
+                "latency_ms": result.latency_ms,
+                "error": result.error,
+                "last_bar_time": iso(context.last_bar_time),
+            }
+        )
+
+    def _act(
+        self,
+        cycle_id: str,
+        asset: AssetSettings,
+        context: MarketContext,
+        decision: Decision,
+        decision_id: int,
+        bar_time: datetime,
+    ) -> CycleReport:
+        peak = self.store.rows("SELECT max(equity) AS peak FROM equity_snapshots")[0]["peak"]
+        state = trading_state(context.account.equity, peak or context.account.equity, self.risk)
+        verdict = check(
+            decision,
+            asset=asset,
+            account=context.account,
+            position=context.position,
+            price=context.price,
+            client_order_id=client_order_id(asset.symbol, bar_time, decision.action.value),
+            state=state,
+            limits=self.risk,
+        )
+        outcome = _Outcome(
+            action=decision.action.value,
+            note=verdict.reason,
+            decision_id=decision_id,
+            fields={
+                "risk_verdict": "approved" if verdict.approved else "denied",
+                "risk_reason": verdict.reason,
+                "decision_id": decision_id,
+            },
+        )
+        order = verdict.order
+        if order is not None and order.side == "buy":
+            outcome.note, outcome.orders = self.executor.open(
+                cycle_id, decision_id, verdict, context.now
+            )
+        elif order is not None and context.position is not None:
+            outcome.note, outcome.orders = self.executor.close(
+                cycle_id, decision_id, asset.symbol, context.position,
+                order.client_order_id, "signal", context.now,
+            )  # fmt: skip
+        return self._finish(cycle_id, asset.symbol, context.now, bar_time, outcome)
+
+    def _finish(
+        self, cycle_id: str, symbol: str, now: datetime, bar_time: datetime, outcome: _Outcome
+    ) -> CycleReport:
+        account = self.broker.account()
+        price = self.market.latest_price(symbol, now)
+        with self.store.transaction():
+            self.executor.snapshot(cycle_id, symbol, account, price, now)
+            self.store.finish_cycle(
+                cycle_id,
+                now,
+                status="ok",
+                reason=outcome.note,
+                bar_time=bar_time,
+                action=outcome.action,
+                exit_reason=outcome.exit_reason,
+                equity=account.equity,
+                **outcome.fields,
+            )
+        return CycleReport(
+            cycle_id,
+            symbol,
+            CycleStatus.OK,
+            reason=outcome.note,
+            bar_time=bar_time,
+            action=outcome.action,
+            exit_reason=outcome.exit_reason,
+            orders=outcome.orders,
+            equity=account.equity,
+            decision_id=outcome.decision_id,
+        )
+
+
+@dataclass
+class _Outcome:
+    """What a cycle decided and did, gathered for the cycle row and the report."""
+
+    action: str
+    note: str
+    orders: tuple[str, ...] = ()
+    exit_reason: str | None = None
+    decision_id: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,175 @@
+"""Send approved orders exactly once and book their fills, positions, P&L and reflections."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from botlib.errors import OrderRejectedError
+from botlib.models import Account, AssetSettings, Order, OrderRequest, Position
+from botlib.ports import Broker
+from botlib.risk import RiskVerdict
+from botlib.store import Store, iso
+
+__all__ = ["Executor"]
+
+log = logging.getLogger(__name__)
+
+
+class Executor:
+    def __init__(self, broker: Broker, store: Store) -> None:
+        self.broker, self.store = broker, store
+
+    def submit(self, request: OrderRequest) -> tuple[Order | None, str]:
+        """Submit once; a 422 duplicate means an earlier run already sent it, so look it up."""
+        try:
+            return self.broker.submit_order(request), "submitted"
+        except OrderRejectedError as exc:
+            if not exc.is_duplicate:
+                log.warning("order %s rejected: %s", request.client_order_id, exc)
+                return None, f"order rejected ({exc.status}): {exc}"
+        log.info("order %s was already submitted", request.client_order_id)
+        return self.broker.get_order_by_client_id(request.client_order_id), "already submitted"
+
+    def open(
+        self, cycle_id: str, decision_id: int, verdict: RiskVerdict, now: datetime
+    ) -> tuple[str, tuple[str, ...]]:
+        assert verdict.order is not None
+        order, note = self.submit(verdict.order)
+        if order is None or order.filled_qty <= 0:
+            return note, ()
+        with self.store.transaction():
+            trade_id, new = self._record(cycle_id, decision_id, order, "signal", None)
+            held = self.broker.position(order.symbol)
+            if new and held is not None:
+                self.store.set_position(
+                    order.symbol,
+                    {
+                        "qty": held.qty,
+                        "avg_entry_price": held.avg_entry_price,
+                        "stop_loss": verdict.stop_loss,
+                        "take_profit": verdict.take_profit,
+                        "opened_at": iso(now),
+                        "updated_at": iso(now),
+                        "entry_trade_id": trade_id,
+                    },
+                )
+        return f"{verdict.reason}; {note}", (order.client_order_id,)
+
+    def close(
+        self,
+        cycle_id: str,
+        decision_id: int | None,
+        symbol: str,
+        position: Position,
+        client_order_id: str,
+        reason: str,
+        now: datetime,
+    ) -> tuple[str, tuple[str, ...]]:
+        request = OrderRequest(symbol, "sell", client_order_id, qty=position.qty)
+        order, note = self.submit(request)
+        if order is None or order.filled_qty <= 0:
+            return note, ()
+        price = order.filled_avg_price or 0.0
+        pnl = order.filled_qty * (price - position.avg_entry_price) - order.fee
+        with self.store.transaction():
+            trade_id, new = self._record(cycle_id, decision_id, order, reason, pnl)
+            if new:
+                held = self.broker.position(symbol)
+                self.store.set_position(symbol, None if held is None else _still_open(held, now))
+                self._reflect(symbol, trade_id, position, price, pnl, reason, now)
+        return f"closed by {reason}; {note}; realized {pnl:+,.2f} USD", (order.client_order_id,)
+
+    def _record(
+        self,
+        cycle_id: str,
+        decision_id: int | None,
+        order: Order,
+        reason: str,
+        pnl: float | None,
+    ) -> tuple[int, bool]:
+        existing = self.store.trade_by_client_id(order.client_order_id)
+        if existing:
+            return int(existing["id"]), False
+        trade_id = self.store.record_trade(
+            {
+                "cycle_id": cycle_id,
+                "decision_id": decision_id,
+                "symbol": order.symbol,
+                "side": order.side,
+                "reason": reason,
+                "client_order_id": order.client_order_id,
+                "broker_order_id": order.id,
+                "status": order.status,
+                "qty": order.filled_qty,
+                "notional": order.filled_qty * (order.filled_avg_price or 0.0),
+                "price": order.filled_avg_price,
+                "fee": order.fee,
+                "realized_pnl": pnl,
+                "created_at": iso(order.created_at),
+                "filled_at": iso(order.filled_at),
+            }
+        )
+        return trade_id, True
+
+    def _reflect(
+        self,
+        symbol: str,
+        trade_id: int,
+        position: Position,
+        price: float,
+        pnl: float,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        """Write a plain reflection on the closed trade (an LLM one replaces it in the AI issue)."""
+        move = (price / position.avg_entry_price - 1) * 100
+        verdict = "worked" if pnl > 0 else "did not work"
+        content = (
+            f"Closed {position.qty:.6g} {symbol} by {reason} at {price:,.2f} "
+            f"({move:+.2f}% from entry {position.avg_entry_price:,.2f}, P&L {pnl:+,.2f} USD "
+            f"after fees): the entry {verdict}."
+        )
+        self.store.add_reflection(
+            {
+                "symbol": symbol,
+                "trade_id": trade_id,
+                "created_at": iso(now),
+                "analyst": "rules",
+                "content": content,
+            }
+        )
+
+    def adopt_position(self, asset: AssetSettings, held: Position, now: datetime) -> None:
+        price = held.avg_entry_price
+        self.store.set_position(
+            asset.symbol,
+            {
+                "qty": held.qty,
+                "avg_entry_price": price,
+                "stop_loss": price * (1 - asset.stop_loss_pct / 100),
+                "take_profit": price * (1 + asset.take_profit_pct / 100),
+                "opened_at": iso(now),
+                "updated_at": iso(now),
+            },
+        )
+
+    def snapshot(
+        self, cycle_id: str, symbol: str, account: Account, price: float, now: datetime
+    ) -> None:
+        held = self.broker.position(symbol)
+        unrealized = held.unrealized_pnl(price) if held else 0.0
+        self.store.add_equity_snapshot(
+            {
+                "ts": iso(now),
+                "cycle_id": cycle_id,
+                "symbol": symbol,
+                "equity": account.equity,
+                "cash": account.cash,
+                "asset_pnl": self.store.realized_pnl(symbol) + unrealized,
+            }
+        )
+
+
+def _still_open(held: Position, now: datetime) -> dict[str, object]:
+    return {"qty": held.qty, "avg_entry_price": held.avg_entry_price, "updated_at": iso(now)}

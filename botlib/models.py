@@ -1,0 +1,190 @@
+"""Value types that cross module borders: decisions, orders, fills, positions, cycle reports."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "Action",
+    "Decision",
+    "AssetSettings",
+    "TIMEFRAMES",
+    "OrderRequest",
+    "Order",
+    "Position",
+    "Account",
+    "CycleStatus",
+    "CycleReport",
+]
+
+# Timeframe name -> minutes; Alpaca's names (`1Min`, `1Hour`), so they pass through unchanged.
+TIMEFRAMES: dict[str, int] = {"1Min": 1, "5Min": 5, "15Min": 15, "30Min": 30, "1Hour": 60}
+
+
+class Action(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+    HOLD = "HOLD"
+
+
+class Decision(BaseModel):
+    """What an analyst wants to do; validated before anything else looks at it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str
+    action: Action
+    confidence: float = Field(ge=0.0, le=1.0)
+    position_size_pct: float = Field(ge=0.0, le=100.0)
+    stop_loss: float | None = Field(default=None, gt=0)
+    take_profit: float | None = Field(default=None, gt=0)
+    reasoning: str = Field(max_length=8000)
+    signals: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("confidence", "position_size_pct", "stop_loss", "take_profit")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @classmethod
+    def hold(cls, symbol: str, reasoning: str) -> Decision:
+        """Build the fail-safe decision used whenever an analyst cannot be trusted."""
+        return cls(
+            symbol=symbol,
+            action=Action.HOLD,
+            confidence=0.0,
+            position_size_pct=0.0,
+            reasoning=reasoning[:8000],
+        )
+
+
+class AssetSettings(BaseModel):
+    """Per-asset trading settings (one `trading_assets` row)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    symbol: str
+    timeframe: str = "1Hour"
+    interval_minutes: int = Field(default=60, ge=1, le=60)
+    paused: bool = False
+    position_size_pct: float = Field(default=10.0, gt=0.0, le=100.0)
+    stop_loss_pct: float = Field(default=2.0, gt=0.0, lt=100.0)
+    take_profit_pct: float = Field(default=4.0, gt=0.0, le=1000.0)
+    last_cycle_at: datetime | None = None
+
+    @field_validator("timeframe")
+    @classmethod
+    def _known_timeframe(cls, value: str) -> str:
+        if value not in TIMEFRAMES:
+            raise ValueError(f"timeframe must be one of {', '.join(TIMEFRAMES)}")
+        return value
+
+    @field_validator("last_cycle_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("last_cycle_at must be timezone-aware (UTC)")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A market order the engine wants; exactly one of `notional` (USD) or `qty` is set."""
+
+    symbol: str
+    side: str  # "buy" | "sell"
+    client_order_id: str
+    notional: float | None = None
+    qty: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.notional is None) == (self.qty is None):
+            raise ValueError("set exactly one of notional or qty")
+        if self.side not in ("buy", "sell"):
+            raise ValueError(f"side must be buy or sell, not {self.side!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as the venue reports it (after translation at the adapter border)."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    status: str  # new | partially_filled | filled | rejected | canceled
+    created_at: datetime
+    qty: float | None = None
+    notional: float | None = None
+    filled_qty: float = 0.0
+    filled_avg_price: float | None = None
+    fee: float = 0.0
+    filled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    qty: float
+    avg_entry_price: float
+
+    def market_value(self, price: float) -> float:
+        return self.qty * price
+
+    def unrealized_pnl(self, price: float) -> float:
+        return self.qty * (price - self.avg_entry_price)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    cash: float
+    equity: float
+    buying_power: float
+    mode: str  # sim | paper | live
+
+
+class CycleStatus(StrEnum):
+    OK = "ok"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What one cycle did, in a form the CLI, notebooks and tests can all read."""
+
+    cycle_id: str
+    symbol: str
+    status: CycleStatus
+    reason: str = ""
+    bar_time: datetime | None = None
+    action: str | None = None
+    exit_reason: str | None = None
+    orders: tuple[str, ...] = ()
+    equity: float | None = None
+    decision_id: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """Render one line for the CLI and the logs."""
+        parts = [f"{self.symbol} {self.status.value}"]
+        if self.action:
+            parts.append(f"action={self.action}")
+        if self.exit_reason:
+            parts.append(f"exit={self.exit_reason}")
+        if self.orders:
+            parts.append(f"orders={','.join(self.orders)}")
+        if self.equity is not None:
+            parts.append(f"equity={self.equity:,.2f}")
+        if self.reason:
+            parts.append(f"reason={self.reason}")
+        parts.append(f"cycle={self.cycle_id}")
+        return " ".join(parts)

@@ -1,0 +1,188 @@
+"""Database schema as explicit, ordered sqlite-utils migrations (never edit one that shipped)."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+__all__ = ["migrations"]
+
+migrations = Migrations("botlib")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    """Create the seed's tables (snake_case) plus cycles, equity snapshots and the sim venue."""
+    db.table("trading_assets").create(
+        {
+            "symbol": str,
+            "timeframe": str,
+            "interval_minutes": int,
+            "paused": int,
+            "position_size_pct": float,
+            "stop_loss_pct": float,
+            "take_profit_pct": float,
+            "last_cycle_at": str,
+            "created_at": str,
+        },
+        pk="symbol",
+        not_null={"timeframe", "interval_minutes", "paused"},
+    )
+    db.table("market_data").create(
+        {
+            "symbol": str,
+            "timeframe": str,
+            "ts": str,
+            "open": float,
+            "high": float,
+            "low": float,
+            "close": float,
+            "volume": float,
+        },
+        pk=("symbol", "timeframe", "ts"),
+    )
+    db.table("cycles").create(
+        {
+            "id": str,
+            "symbol": str,
+            "mode": str,
+            "analyst": str,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,  # running | ok | skipped | failed
+            "reason": str,
+            "error": str,
+            "bar_time": str,
+            "action": str,
+            "exit_reason": str,
+            "risk_verdict": str,  # approved | denied | none
+            "risk_reason": str,
+            "decision_id": int,
+            "equity": float,
+            "notebook_path": str,
+        },
+        pk="id",
+        not_null={"symbol", "started_at", "status"},
+    )
+    db.table("cycles").create_index(["symbol", "started_at"])
+    db.table("ai_decision_logs").create(
+        {
+            "id": int,
+            "cycle_id": str,
+            "symbol": str,
+            "created_at": str,
+            "analyst": str,
+            "model": str,
+            "request": str,
+            "prompt": str,
+            "response": str,
+            "raw_response": str,
+            "action": str,
+            "confidence": float,
+            "position_size_pct": float,
+            "stop_loss": float,
+            "take_profit": float,
+            "reasoning": str,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "total_tokens": int,
+            "cached_tokens": int,
+            "cost_usd": float,
+            "latency_ms": float,
+            "error": str,
+            "last_bar_time": str,
+        },
+        pk="id",
+        foreign_keys=[("cycle_id", "cycles", "id")],
+    )
+    db.table("ai_decision_logs").create_index(["symbol", "created_at"])
+    db.table("trades").create(
+        {
+            "id": int,
+            "cycle_id": str,
+            "decision_id": int,
+            "symbol": str,
+            "side": str,
+            "reason": str,  # signal | stop_loss | take_profit
+            "client_order_id": str,
+            "broker_order_id": str,
+            "status": str,
+            "qty": float,
+            "notional": float,
+            "price": float,
+            "fee": float,
+            "realized_pnl": float,
+            "created_at": str,
+            "filled_at": str,
+        },
+        pk="id",
+        not_null={"symbol", "side", "client_order_id"},
+        foreign_keys=[("cycle_id", "cycles", "id"), ("decision_id", "ai_decision_logs", "id")],
+    )
+    db.table("trades").create_index(["client_order_id"], unique=True)
+    db.table("trades").create_index(["symbol", "created_at"])
+    db.table("positions").create(
+        {
+            "symbol": str,
+            "qty": float,
+            "avg_entry_price": float,
+            "stop_loss": float,
+            "take_profit": float,
+            "opened_at": str,
+            "updated_at": str,
+            "entry_trade_id": int,
+        },
+        pk="symbol",
+    )
+    db.table("ai_reflections").create(
+        {
+            "id": int,
+            "symbol": str,
+            "trade_id": int,
+            "created_at": str,
+            "analyst": str,
+            "content": str,
+        },
+        pk="id",
+        foreign_keys=[("trade_id", "trades", "id")],
+    )
+    db.table("equity_snapshots").create(
+        {
+            "id": int,
+            "ts": str,
+            "cycle_id": str,
+            "symbol": str,
+            "equity": float,
+            "cash": float,
+            "asset_pnl": float,
+        },
+        pk="id",
+    )
+    db.table("equity_snapshots").create_index(["ts"])
+    db.table("equity_snapshots").create_index(["symbol", "ts"])
+
+
+@migrations()
+def m002_sim_venue(db: Database) -> None:
+    """Create the simulated venue's own books (kept apart from the bot's records, like a broker)."""
+    db.table("sim_account").create({"id": int, "cash": float, "created_at": str}, pk="id")
+    db.table("sim_orders").create(
+        {
+            "id": str,
+            "client_order_id": str,
+            "symbol": str,
+            "side": str,
+            "status": str,
+            "qty": float,
+            "notional": float,
+            "filled_qty": float,
+            "filled_avg_price": float,
+            "fee": float,
+            "created_at": str,
+            "filled_at": str,
+        },
+        pk="id",
+    )
+    db.table("sim_orders").create_index(["client_order_id"], unique=True)
+    db.table("sim_positions").create(
+        {"symbol": str, "qty": float, "avg_entry_price": float}, pk="symbol"
+    )

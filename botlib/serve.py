@@ -1,0 +1,225 @@
+"""Serve the read-only dashboard notebook with Voila, locked down (`botlib serve`).
+
+Single-notebook mode (directory mode would list and run every notebook), no sources, no
+tracebacks, no files, idle kernels culled, and a child environment without API keys: the
+dashboard only reads the database named by `BOTLIB_DB`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import botlib
+from botlib.config import load_settings
+from botlib.errors import ConfigError
+
+__all__ = [
+    "NOTEBOOK",
+    "KERNEL",
+    "child_env",
+    "voila_config",
+    "voila_command",
+    "run_server",
+    "wait_until_up",
+    "stop_server",
+    "check_kernel",
+    "serve_forever",
+]
+
+NOTEBOOK = Path(botlib.__file__).resolve().parents[1] / "notebooks" / "dashboard.ipynb"
+KERNEL = "botlib"
+_SECRET_PREFIXES = ("ALPACA_", "OPENAI_")
+_SECRET_MARKERS = ("SECRET", "TOKEN", "PASSWORD", "API_KEY")
+
+log = logging.getLogger(__name__)
+
+
+def child_env(db_path: Path | str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return the Voila process's environment: `base` minus secrets, plus absolute `BOTLIB_DB`."""
+    env = {
+        name: value
+        for name, value in (os.environ if base is None else base).items()
+        if not name.startswith(_SECRET_PREFIXES)
+        and not any(marker in name.upper() for marker in _SECRET_MARKERS)
+    }
+    env["BOTLIB_DB"] = str(Path(db_path).expanduser().absolute())
+    return env
+
+
+def voila_config(
+    runtime_dir: Path | str, *, cull_idle_timeout: int = 300, cull_interval: int = 60
+) -> dict[str, Any]:
+    """Return the Voila settings that lock the server down (written as `voila.json`).
+
+    A config file rather than command-line flags, because traitlets deprecates `--X=[]`, the
+    only command-line spelling of the empty `file_allowlist`.
+    """
+    return {
+        "Voila": {
+            "port_retries": 0,  # fail on a taken port instead of silently moving
+            "connection_dir_root": str(Path(runtime_dir).absolute()),
+            "kernel_websocket_connection_class": "botlib.voila_guard.V1OnlyConnection",
+        },
+        "VoilaConfiguration": {
+            "strip_sources": True,
+            "show_tracebacks": False,
+            "file_allowlist": [],  # serve no files from the notebook's folder
+        },
+        "MappingKernelManager": {
+            "default_kernel_name": KERNEL,
+            "cull_idle_timeout": cull_idle_timeout,
+            "cull_interval": cull_interval,
+        },
+    }
+
+
+def voila_command(
+    notebook: Path | str | None = None,
+    *,
+    port: int = 8866,
+    ip: str = "127.0.0.1",
+    config_dir: Path | str,
+) -> list[str]:
+    """Build the Voila command line; settings come from `config_dir`'s `voila.json` only."""
+    return [
+        sys.executable,
+        "-m",
+        "voila",
+        str(Path(notebook or NOTEBOOK).absolute()),
+        "--no-browser",
+        f"--Voila.ip={ip}",
+        f"--Voila.port={port}",
+        # the only config path: no stray voila.py in a working or Jupyter config directory
+        f"--Voila.config_file_paths={Path(config_dir).absolute()}",
+    ]
+
+
+def run_server(
+    db_path: Path | str,
+    port: int = 8866,
+    ip: str = "127.0.0.1",
+    *,
+    notebook: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    runtime_dir: Path | str | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start Voila in the background on `db_path`; stop it with `stop_server`.
+
+    `env` is the base environment (secrets are dropped from it); `runtime_dir` holds kernel
+    connection files and is Voila's working directory (a new temp dir when not given).
+    """
+    runtime = Path(runtime_dir or tempfile.mkdtemp(prefix="botlib-voila-"))
+    runtime.mkdir(parents=True, exist_ok=True)
+    (runtime / "voila.json").write_text(json.dumps(voila_config(runtime), indent=2))
+    command = voila_command(notebook, port=port, ip=ip, config_dir=runtime)
+    # Own session: a terminal's Ctrl-C reaches only `serve_forever`, which stops Voila in order.
+    return subprocess.Popen(
+        command, env=child_env(db_path, env), cwd=runtime, start_new_session=True
+    )
+
+
+def wait_until_up(
+    url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+) -> float:
+    """Wait until the server at `url` answers HTTP; return the seconds it took.
+
+    Polls a path that renders nothing (any status counts), since `GET /` would start a kernel.
+    Raise RuntimeError if `process` exits first, TimeoutError after `timeout` seconds.
+    """
+    start = time.monotonic()
+    probe = url.rstrip("/") + "/botlib-ping"
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"Voila exited with code {process.returncode} before serving")
+        try:
+            with urllib.request.urlopen(probe, timeout=2):  # noqa: S310 (our own http URL)
+                pass
+            return time.monotonic() - start
+        except urllib.error.HTTPError:
+            return time.monotonic() - start
+        except OSError:
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"{url} did not answer within {timeout:g} s") from None
+            time.sleep(0.1)
+
+
+def stop_server(process: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
+    """Stop Voila with SIGTERM (it shuts its kernels down), SIGKILL after `timeout` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait(timeout)
+
+
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def check_kernel(name: str = KERNEL) -> None:
+    """Fail fast, naming the fix, when the project's Jupyter kernel is not registered."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise ConfigError(
+            f"Jupyter kernel {name!r} is not installed; run"
+            f" `{sys.executable} -m ipykernel install --sys-prefix --name {name}`"
+        ) from None
+
+
+def _exposed(ip: str) -> bool:
+    try:
+        return not ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return ip != "localhost"
+
+
+def serve_forever(
+    db_path: Path | str | None = None,
+    port: int = 8866,
+    ip: str = "127.0.0.1",
+    notebook: Path | str | None = None,
+) -> int:
+    """Serve the dashboard until Ctrl-C or SIGTERM, then stop Voila cleanly; return its code.
+
+    `db_path` defaults to the `BOTLIB_DB` setting. This is what `botlib serve` calls.
+    """
+    check_kernel()
+    db = Path(db_path or load_settings().db_path).expanduser().absolute()
+    if not db.exists():
+        log.warning("%s does not exist yet; the dashboard will say so until it does", db)
+    if _exposed(ip):
+        log.warning("%s is reachable from other machines and the dashboard has no login", ip)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    with tempfile.TemporaryDirectory(prefix="botlib-voila-") as runtime:
+        process = run_server(db, port, ip, notebook=notebook, runtime_dir=runtime)
+        try:
+            wait_until_up(f"http://{ip}:{port}/", timeout=60, process=process)
+            log.info("dashboard on http://%s:%s/ (read-only, %s); Ctrl-C stops it", ip, port, db)
+            return process.wait()
+        except RuntimeError as exc:
+            raise ConfigError(f"{exc}: is port {port} taken? choose another with --port") from None
+        except KeyboardInterrupt:
+            log.info("stopping the dashboard")
+            return 0
+        finally:
+            stop_server(process)
+            signal.signal(signal.SIGTERM, previous)

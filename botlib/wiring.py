@@ -1,0 +1,147 @@
+"""Build an engine from settings: the one place that decides which adapters a run uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tqdm import tqdm
+
+from botlib.analysts.rules import RulesAnalyst
+from botlib.clock import ManualClock, SystemClock
+from botlib.config import Settings
+from botlib.engine import Engine
+from botlib.errors import ConfigError
+from botlib.models import TIMEFRAMES, CycleReport
+from botlib.ports import Clock
+from botlib.risk import RiskLimits
+from botlib.sim import SimBroker, SimMarket
+from botlib.store import Store
+
+__all__ = [
+    "build_engine",
+    "ensure_assets",
+    "backfill",
+    "backfill_to_now",
+    "run_cycles",
+    "reports_table",
+]
+
+
+def build_engine(settings: Settings, store: Store, clock: Clock | None = None) -> Engine:
+    """Wire market, broker and analyst for the configured mode (sim is the only one so far)."""
+    clock = clock or SystemClock()
+    mode = settings.resolved_mode
+    if mode != "sim":
+        raise ConfigError(
+            f"mode {mode!r} needs the Alpaca adapter, which is not available yet;"
+            " set BOTLIB_MODE=sim (or remove the Alpaca keys) to use the simulator"
+        )
+    if settings.resolved_analyst != "rules":
+        raise ConfigError(
+            "the OpenAI analyst is not available yet; set BOTLIB_ANALYST=rules"
+            " (or remove OPENAI_API_KEY) to use the offline rules analyst"
+        )
+    market = SimMarket()
+    broker = SimBroker(
+        store,
+        market,
+        clock,
+        cash=settings.sim_cash,
+        fee_rate=settings.sim_fee_rate,
+        slippage_bps=settings.sim_slippage_bps,
+    )
+    risk = RiskLimits(max_drawdown_pct=settings.max_drawdown_pct)
+    return Engine(market, broker, RulesAnalyst(), store, risk=risk, clock=clock)
+
+
+def ensure_assets(store: Store, symbols: Iterable[str], **defaults: Any) -> None:
+    """Create missing `trading_assets` rows (existing rows keep their settings)."""
+    for symbol in symbols:
+        store.ensure_asset(symbol, **defaults)
+
+
+def backfill(
+    settings: Settings,
+    store: Store,
+    symbols: list[str],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    progress: bool = False,
+) -> list[CycleReport]:
+    """Replay cycles from `start` to `end` through the real engine on a manual clock."""
+    clock = ManualClock(start)
+    engine = build_engine(settings, store, clock)
+    reports: list[CycleReport] = []
+    steps = int((end - start) / step) + 1
+    for _ in tqdm(range(steps), desc="backfill", disable=not progress, unit="step"):
+        reports.extend(engine.run_cycle(symbol) for symbol in symbols)
+        clock.advance(step)
+    return reports
+
+
+def backfill_to_now(
+    settings: Settings, store: Store, days: float, progress: bool = False
+) -> list[CycleReport]:
+    """Fill the gap from the last recorded cycle (at most `days` ago) to now, a bar per step."""
+    if days <= 0:
+        raise ConfigError("--days must be positive")
+    assets = store.list_assets()
+    if not assets:
+        return []
+    now = datetime.now(UTC)
+    step = timedelta(minutes=min(TIMEFRAMES[a.timeframe] for a in assets))
+    start = now - timedelta(days=days)
+    last = store.rows("SELECT max(started_at) AS t FROM cycles")[0]["t"]
+    if last:
+        start = max(start, datetime.fromisoformat(last) + step)
+    if start > now:
+        return []
+    symbols = [a.symbol for a in assets]
+    return backfill(settings, store, symbols, start, now, step, progress=progress)
+
+
+def run_cycles(
+    symbols: list[str],
+    db: str,
+    mode: str = "sim",
+    force: bool = False,
+    at: str | None = None,
+) -> list[CycleReport]:
+    """Run one cycle per symbol (the trading-cycle notebook's body); `at` fixes the sim clock."""
+    from botlib.config import load_settings
+    from botlib.logs import configure_logging, register_secrets
+
+    settings = load_settings(db_path=db, mode=mode)
+    configure_logging(settings.log_level, settings.log_json)
+    register_secrets(settings.secret_values())
+    clock: Clock = ManualClock(datetime.fromisoformat(at)) if at else SystemClock()
+    store = Store(settings.db_path)
+    try:
+        ensure_assets(store, symbols)
+        engine = build_engine(settings, store, clock)
+        return [engine.run_cycle(symbol, force=force) for symbol in symbols]
+    finally:
+        store.close()
+
+
+def reports_table(reports: list[CycleReport]) -> Any:
+    """Return the reports as a DataFrame, one row per cycle, for notebooks."""
+    import pandas as pd
+
+    columns = ["symbol", "status", "action", "orders", "equity", "reason", "cycle_id"]
+    rows = [
+        {
+            "symbol": r.symbol,
+            "status": r.status.value,
+            "action": r.action or "",
+            "orders": ",".join(r.orders),
+            "equity": None if r.equity is None else round(r.equity, 2),
+            "reason": r.reason,
+            "cycle_id": r.cycle_id,
+        }
+        for r in reports
+    ]
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,93 @@
+"""Shared fixtures: temp databases, a fixed clock, the simulator, isolated Jupyter dirs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from botlib.analysts.rules import RulesAnalyst
+from botlib.clock import ManualClock
+from botlib.config import Settings, load_settings
+from botlib.engine import Engine
+from botlib.sim import SimBroker, SimMarket
+from botlib.store import Store
+from botlib.wiring import backfill, ensure_assets
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNEL = "botlib"
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep a developer's keys and settings out of tests; tests opt in explicitly."""
+    for name in list(os.environ):
+        if name.startswith(("BOTLIB_", "ALPACA_", "OPENAI_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings(None)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "bot.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def market() -> SimMarket:
+    return SimMarket()
+
+
+@pytest.fixture
+def sim_broker(store: Store, market: SimMarket, clock: ManualClock) -> SimBroker:
+    return SimBroker(store, market, clock)
+
+
+@pytest.fixture
+def engine(store: Store, market: SimMarket, sim_broker: SimBroker, clock: ManualClock) -> Engine:
+    ensure_assets(store, ["BTC/USD", "SOL/USD"])
+    return Engine(market, sim_broker, RulesAnalyst(), store, clock=clock)
+
+
+def make_demo_db(path: Path, days: float = 1.0, end: datetime = T0) -> Path:
+    """Backfill `days` of 15-minute cycles for BTC/USD and SOL/USD into `path` (real engine)."""
+    st = Store(path)
+    try:
+        ensure_assets(st, ["BTC/USD", "SOL/USD"], timeframe="15Min", interval_minutes=15)
+        backfill(load_settings(None), st, ["BTC/USD", "SOL/USD"], end - timedelta(days=days),
+                 end, timedelta(minutes=15))  # fmt: skip
+    finally:
+        st.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database with a day of simulated trading for both assets (shared, do not write)."""
+    return make_demo_db(tmp_path_factory.mktemp("demo") / "demo.db")
+
+
+@pytest.fixture
+def jupyter_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for Jupyter subprocesses: nothing written under ~, the venv's kernel."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "OPENAI_"))}
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        (tmp_path / name.lower()).mkdir()
+        env[name] = str(tmp_path / name.lower())
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env

@@ -1,0 +1,104 @@
+"""The `botlib` command end to end, as a user runs it (a real subprocess, a temp database)."""
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+AT = "2026-11-20T12:00:00Z"
+
+
+def botlib(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BOTLIB_", "ALPACA_", "OPENAI_"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "botlib", *args],
+        cwd=cwd,
+        env=base | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def count(db: Path, sql: str) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def test_cycle_in_sim_mode_records_and_never_orders_twice(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    first = botlib("--db", str(db), "cycle", "--symbol", "BTC/USD", "--at", AT, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("BTC/USD ok action=BUY orders=BTCUSD-20261120T1100-buy")
+    assert count(db, "SELECT count(*) FROM cycles") == 1
+    assert count(db, "SELECT count(*) FROM ai_decision_logs") == 1
+    assert count(db, "SELECT count(*) FROM market_data WHERE symbol = 'BTC/USD'") == 250
+    assert count(db, "SELECT count(*) FROM equity_snapshots") == 1
+    assert count(db, "SELECT count(*) FROM sim_orders") == 1
+    second = botlib("--db", str(db), "cycle", "--symbol", "btc/usd", "--at", AT, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "orders=" not in second.stdout
+    assert count(db, "SELECT count(*) FROM sim_orders") == 1
+    assert count(db, "SELECT count(*) FROM trades") == 1
+    assert count(db, "SELECT count(*) FROM cycles") == 2
+    status = botlib("--db", str(db), "status", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines()[0].startswith("mode=sim equity=")
+    assert "BTC/USD   active every 60m 1Hour qty=" in status.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["cycle", "--symbol", "DOGE/USD"], {}, "error: unknown symbol 'DOGE/USD'; known: BTC/USD"),
+        (["status"], {"BOTLIB_DB": "missing.db"}, "error: database missing.db does not exist"),
+        (["tick"], {"BOTLIB_MODE": "paper"}, "error: mode 'paper' needs the Alpaca adapter"),
+        (["tick"], {"BOTLIB_ANALYST": "openai"}, "error: the OpenAI analyst is not available"),
+        (["tick"], {"BOTLIB_SIM_CASH": "lots"}, "error: invalid settings: BOTLIB_SIM_CASH"),
+        (["backfill", "--days", "0"], {}, "error: --days must be positive"),
+    ],
+)
+def test_bad_input_is_one_clear_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    result = botlib(*args, cwd=tmp_path, env={"BOTLIB_DB": str(tmp_path / "b.db")} | env)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_corrupt_database_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.db").write_bytes(b"garbage" * 100)
+    result = botlib("--db", "bad.db", "cycle", "--symbol", "BTC/USD", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "error: database bad.db is unreadable: file is not a database\n"
+
+
+def test_json_logs_carry_cycle_and_symbol(tmp_path: Path) -> None:
+    import json
+
+    env = {"BOTLIB_LOG_JSON": "1", "OPENAI_API_KEY": "sk-canary-0000000000"}
+    result = botlib(
+        "--db", "b.db", "cycle", "--symbol", "SOL/USD", "--at", AT, cwd=tmp_path,
+        env=env | {"BOTLIB_ANALYST": "rules"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    cycle = next(e for e in events if e["event"].startswith("cycle SOL/USD"))
+    assert cycle["symbol"] == "SOL/USD"
+    assert cycle["cycle_id"].startswith("20261120T120000-SOLUSD-")
+    assert "sk-canary" not in result.stderr + result.stdout
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    result = botlib("--help", cwd=tmp_path)
+    for command in ("demo", "cycle", "tick", "run", "backfill", "serve", "status"):
+        assert command in result.stdout

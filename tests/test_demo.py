@@ -1,0 +1,76 @@
+"""`botlib demo` as `make demo` runs it: backfill, loop, dashboard up, Ctrl-C stops everything."""
+
+import contextlib
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from botlib.serve import wait_until_up
+from tests.ui_helpers import free_port
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if text in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                    found.append(int(proc.name))
+    return found
+
+
+def wait_for(condition, deadline_s: float, what: str):  # type: ignore[no-untyped-def]
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+
+
+def test_demo_trades_both_assets_serves_and_stops_on_ctrl_c(
+    tmp_path: Path, jupyter_env: dict[str, str]
+) -> None:
+    db, port = tmp_path / "demo.db", free_port()
+    started = time.monotonic()
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "botlib",
+            "--db",
+            str(db),
+            "demo",
+            "--days",
+            "2",
+            "--port",
+            str(port),
+        ],
+        env=jupyter_env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/", timeout=90, process=demo)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as page:
+            html = page.read().decode()
+        assert page.status == 200 and "botlib" in html.lower()
+        assert time.monotonic() - started < 90
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            traded = dict(conn.execute("SELECT symbol, count(*) FROM trades GROUP BY symbol"))
+        assert set(traded) == {"BTC/USD", "SOL/USD"}
+        assert len(processes_mentioning(f"{db} run --loop")) == 1  # the scheduler loop runs
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0
+        wait_for(lambda: not processes_mentioning(str(db)), 30, "the loop to stop")
+        wait_for(lambda: not processes_mentioning(f"--Voila.port={port}"), 30, "Voila to stop")
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)

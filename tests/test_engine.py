@@ -1,0 +1,219 @@
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from botlib.analysts.base import AnalystResult, MarketContext
+from botlib.analysts.rules import RulesAnalyst
+from botlib.clock import ManualClock
+from botlib.engine import Engine, client_order_id
+from botlib.models import Decision, OrderRequest
+from botlib.sim import SimBroker, SimMarket
+from botlib.store import Store
+from botlib.wiring import ensure_assets
+
+
+class ScriptedAnalyst:
+    """Returns whatever `script(context)` says; records the contexts it saw."""
+
+    name = "scripted"
+
+    def __init__(self, script: Callable[[MarketContext], Decision]) -> None:
+        self.script = script
+        self.seen: list[MarketContext] = []
+
+    def decide(self, context: MarketContext) -> AnalystResult:
+        self.seen.append(context)
+        decision = self.script(context)
+        return AnalystResult(decision, self.name, response=decision.model_dump(mode="json"))
+
+
+class RaisingAnalyst:
+    name = "raising"
+
+    def decide(self, context: MarketContext) -> AnalystResult:
+        raise TimeoutError("analyst did not answer in 30 s")
+
+
+class NaNMarket(SimMarket):
+    def bars(self, symbol: str, timeframe: str, end: datetime, limit: int) -> pd.DataFrame:
+        frame = super().bars(symbol, timeframe, end, limit)
+        frame.loc[frame.index[-3], "close"] = np.nan
+        return frame
+
+
+class ExplodingBroker(SimBroker):
+    def submit_order(self, request: OrderRequest):  # type: ignore[no-untyped-def]
+        raise ConnectionResetError("connection reset by peer")
+
+
+def buy(ctx: MarketContext, **kw: object) -> Decision:
+    fields = {
+        "symbol": ctx.symbol,
+        "action": "BUY",
+        "confidence": 0.9,
+        "position_size_pct": 5.0,
+        "reasoning": "scripted buy",
+    }
+    return Decision.model_validate(fields | kw)
+
+
+def make(store: Store, clock: ManualClock, analyst, market=None, broker_cls=SimBroker) -> Engine:  # type: ignore[no-untyped-def]
+    market = market or SimMarket()
+    ensure_assets(store, ["BTC/USD", "SOL/USD"])
+    return Engine(market, broker_cls(store, market, clock), analyst, store, clock=clock)
+
+
+def counts(store: Store) -> dict[str, int]:
+    tables = ["cycles", "ai_decision_logs", "trades", "sim_orders", "equity_snapshots"]
+    return {t: store.db[t].count for t in tables}
+
+
+def test_one_cycle_records_everything(engine: Engine, store: Store) -> None:
+    report = engine.run_cycle("BTC/USD")
+    assert report.status.value == "ok", report.reason
+    assert counts(store) | {"trades": 0, "sim_orders": 0} == {
+        "cycles": 1,
+        "ai_decision_logs": 1,
+        "trades": 0,
+        "sim_orders": 0,
+        "equity_snapshots": 1,
+    }
+    cycle = store.rows("SELECT * FROM cycles")[0]
+    assert cycle["status"] == "ok" and cycle["decision_id"] == report.decision_id
+    assert store.db["market_data"].count == 250
+    log = store.rows("SELECT * FROM ai_decision_logs")[0]
+    assert log["analyst"] == "rules" and log["reasoning"] and log["latency_ms"] >= 0
+
+
+def test_only_new_bars_are_saved_next_cycle(
+    engine: Engine, store: Store, clock: ManualClock
+) -> None:
+    engine.run_cycle("BTC/USD")
+    clock.advance(timedelta(hours=3))
+    engine.run_cycle("BTC/USD", force=True)
+    assert store.db["market_data"].count == 253
+
+
+def test_paused_and_not_due_assets_are_skipped(
+    engine: Engine, store: Store, clock: ManualClock
+) -> None:
+    engine.run_cycle("BTC/USD")
+    clock.advance(timedelta(minutes=30))
+    assert engine.run_cycle("BTC/USD").reason.startswith("not due until")
+    clock.advance(timedelta(minutes=30))
+    store.update_asset("BTC/USD", paused=True)
+    assert engine.run_cycle("BTC/USD").reason == "paused"
+    assert engine.run_cycle("BTC/USD", force=True).status.value == "ok"
+    assert store.db["cycles"].count == 2
+
+
+def test_rerun_of_the_same_bar_never_orders_twice(store: Store, clock: ManualClock) -> None:
+    engine = make(store, clock, ScriptedAnalyst(buy))
+    first = engine.run_cycle("BTC/USD")
+    assert first.orders and store.db["sim_orders"].count == 1
+    held = engine.broker.position("BTC/USD")
+    assert held is not None  # close it by hand, so only the client_order_id can stop a rerun
+    engine.broker.submit_order(OrderRequest("BTC/USD", "sell", "manual-close", qty=held.qty))
+    again = engine.run_cycle("BTC/USD", force=True)
+    assert "already submitted" in again.reason
+    cid = client_order_id("BTC/USD", first.bar_time, "BUY")  # type: ignore[arg-type]
+    assert (
+        store.rows("SELECT count(*) AS n FROM sim_orders WHERE client_order_id = ?", [cid])[0]["n"]
+        == 1
+    )
+    assert store.db["trades"].count == 1
+
+
+def test_analyst_failure_is_a_logged_hold(store: Store, clock: ManualClock) -> None:
+    engine = make(store, clock, RaisingAnalyst())
+    report = engine.run_cycle("BTC/USD")
+    assert report.status.value == "ok" and report.action == "HOLD" and not report.orders
+    log = store.rows("SELECT action, error FROM ai_decision_logs")[0]
+    assert log == {"action": "HOLD", "error": "TimeoutError: analyst did not answer in 30 s"}
+
+
+def test_decision_for_another_symbol_is_refused(store: Store, clock: ManualClock) -> None:
+    engine = make(store, clock, ScriptedAnalyst(lambda c: buy(c, symbol="SOL/USD")))
+    report = engine.run_cycle("BTC/USD")
+    assert report.action == "HOLD" and store.db["sim_orders"].count == 0
+    assert "expected 'BTC/USD'" in store.rows("SELECT error FROM ai_decision_logs")[0]["error"]
+
+
+def test_nan_bars_fail_the_cycle_safely(store: Store, clock: ManualClock) -> None:
+    engine = make(store, clock, ScriptedAnalyst(buy), market=NaNMarket())
+    report = engine.run_cycle("BTC/USD")
+    assert report.status.value == "failed" and "NaN" in report.reason
+    cycle = store.rows("SELECT status, error, reason FROM cycles")[0]
+    assert cycle["status"] == "failed" and cycle["error"] == "DataError"
+    assert counts(store)["sim_orders"] == 0 and counts(store)["ai_decision_logs"] == 0
+
+
+def test_broker_crash_is_recorded_and_the_next_cycle_runs(store: Store, clock: ManualClock) -> None:
+    engine = make(store, clock, ScriptedAnalyst(buy), broker_cls=ExplodingBroker)
+    report = engine.run_cycle("BTC/USD")
+    assert report.status.value == "failed" and "ConnectionResetError" in report.reason
+    assert store.rows("SELECT error FROM cycles")[0]["error"] == "crash"
+    assert store.db["trades"].count == 0
+    clock.advance(timedelta(hours=1))
+    assert engine.run_cycle("BTC/USD").status.value == "failed"  # still fails, but runs
+
+
+def test_stop_loss_is_enforced_before_the_analyst(store: Store, clock: ManualClock) -> None:
+    analyst = ScriptedAnalyst(buy)
+    engine = make(store, clock, analyst)
+    engine.run_cycle("BTC/USD")
+    store.db.execute("UPDATE positions SET stop_loss = 1e9")  # any bar's low is below it
+    clock.advance(timedelta(hours=1))
+    report = engine.run_cycle("BTC/USD")
+    assert (report.action, report.exit_reason) == ("EXIT", "stop_loss")
+    assert engine.broker.position("BTC/USD") is None and store.get_position("BTC/USD") is None
+    assert len(analyst.seen) == 1  # the exit cycle did not ask the analyst
+    sell = store.rows("SELECT * FROM trades WHERE side = 'sell'")[0]
+    assert sell["reason"] == "stop_loss" and sell["realized_pnl"] is not None
+    assert store.db["ai_reflections"].count == 1
+
+
+def test_a_killed_cycle_is_marked_failed_next_time(engine: Engine, store: Store) -> None:
+    store.start_cycle("orphan", "BTC/USD", engine.clock.now())
+    engine.run_cycle("BTC/USD")
+    assert store.rows("SELECT status FROM cycles WHERE id = 'orphan'")[0]["status"] == "failed"
+
+
+def test_the_analyst_sees_no_bar_after_now(store: Store, clock: ManualClock) -> None:
+    analyst = ScriptedAnalyst(lambda c: Decision.hold(c.symbol, "watching"))
+    engine = make(store, clock, analyst)
+    for _ in range(5):
+        engine.run_cycle("BTC/USD", force=True)
+        clock.advance(timedelta(minutes=37))
+    for ctx in analyst.seen:
+        assert ctx.bars.index[-1] + timedelta(hours=1) <= ctx.now
+    logged = store.rows("SELECT last_bar_time, created_at FROM ai_decision_logs")
+    assert all(r["last_bar_time"] < r["created_at"] for r in logged)
+
+
+def test_decision_is_the_same_whatever_comes_later(store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Decide at T; then, in a second world that has run to T+2 days, decide again at T."""
+    t = datetime.fromisoformat("2026-11-20T12:00:00+00:00")
+    first = make(store, ManualClock(t), RulesAnalyst()).run_cycle("BTC/USD")
+    other = Store(tmp_path / "other.db")
+    later_clock = ManualClock(t + timedelta(days=2))
+    watcher = ScriptedAnalyst(lambda c: Decision.hold(c.symbol, "watch"))  # stays flat
+    make(other, later_clock, watcher).run_cycle("BTC/USD")
+    later_clock.set(t)
+    again = make(other, later_clock, RulesAnalyst()).run_cycle("BTC/USD", force=True)
+    a = store.rows("SELECT action, reasoning, stop_loss FROM ai_decision_logs")[0]
+    b = other.rows("SELECT action, reasoning, stop_loss FROM ai_decision_logs ORDER BY id")[-1]
+    assert (first.bar_time, a) == (again.bar_time, b)
+    other.close()
+
+
+@pytest.mark.parametrize("symbol", ["DOGE/USD", ""])
+def test_unknown_symbol_raises_before_any_record(engine: Engine, store: Store, symbol: str) -> None:
+    from botlib.errors import UnknownSymbolError
+
+    with pytest.raises(UnknownSymbolError):
+        engine.run_cycle(symbol)
+    assert store.db["cycles"].count == 0

@@ -1,0 +1,87 @@
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from botlib.errors import StoreError, UnknownSymbolError
+from botlib.models import AssetSettings
+from botlib.store import Store
+
+
+def test_migrations_are_idempotent_and_wal_is_on(tmp_path: Path) -> None:
+    Store(tmp_path / "a.db").close()
+    with Store(tmp_path / "a.db") as again:
+        applied = again.rows("SELECT name FROM _sqlite_migrations ORDER BY id")
+        assert [r["name"] for r in applied] == ["m001_initial", "m002_sim_venue"]
+        assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_read_only_store_cannot_write(tmp_path: Path) -> None:
+    Store(tmp_path / "a.db").close()
+    with (
+        Store(tmp_path / "a.db", read_only=True) as ro,
+        pytest.raises(sqlite3.OperationalError, match="readonly"),
+    ):
+        ro.upsert_asset(AssetSettings(symbol="BTC/USD"))
+
+
+def test_missing_and_corrupt_files_give_store_errors(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(tmp_path / "none.db", read_only=True)
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not a database at all" * 10)
+    with pytest.raises(StoreError, match="unreadable"):
+        Store(bad)
+
+
+def test_update_asset_validates_before_writing(store: Store) -> None:
+    store.ensure_asset("BTC/USD")
+    with pytest.raises(ValidationError):
+        store.update_asset("BTC/USD", interval_minutes=0)
+    with pytest.raises(ValueError, match="unknown asset setting"):
+        store.update_asset("BTC/USD", leverage=10)
+    assert store.get_asset("BTC/USD").interval_minutes == 60
+    assert store.update_asset("BTC/USD", paused=True).paused is True
+    assert store.get_asset("BTC/USD").paused is True
+
+
+def test_unknown_symbol_lists_known_ones(store: Store) -> None:
+    store.ensure_asset("BTC/USD")
+    with pytest.raises(UnknownSymbolError, match="known: BTC/USD"):
+        store.get_asset("DOGE/USD")
+
+
+def test_record_trade_is_idempotent_per_client_order_id(store: Store) -> None:
+    row = {"symbol": "BTC/USD", "side": "buy", "client_order_id": "c-1", "qty": 1.0}
+    first = store.record_trade(row)
+    assert store.record_trade(row | {"qty": 2.0}) == first
+    assert store.db["trades"].count == 1
+
+
+def test_fail_running_cycles_marks_orphans(store: Store) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    store.start_cycle("c1", "BTC/USD", now)
+    assert store.fail_running_cycles("BTC/USD", now) == 1
+    row = store.rows("SELECT status, error FROM cycles WHERE id = 'c1'")[0]
+    assert row["status"] == "failed" and "process ended" in row["error"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(1, 1e6), min_size=1, max_size=30))
+def test_bars_round_trip(tmp_path_factory: pytest.TempPathFactory, closes: list[float]) -> None:
+    s = Store(tmp_path_factory.mktemp("rt") / "b.db")
+    idx = pd.date_range("2026-01-01", periods=len(closes), freq="15min", tz="UTC", name="ts")
+    c = np.array(closes)
+    bars = pd.DataFrame(
+        {"open": c, "high": c * 1.01, "low": c * 0.99, "close": c, "volume": c / 7}, index=idx
+    )
+    s.save_bars("BTC/USD", "15Min", bars)
+    back = s.load_bars("BTC/USD", "15Min", limit=100)
+    pd.testing.assert_frame_equal(back, bars, check_freq=False)
+    s.close()

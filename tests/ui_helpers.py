@@ -1,0 +1,48 @@
+"""Helpers shared by the dashboard tests: copy a demo DB, run one more real cycle, free ports."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+from botlib.analysts.rules import RulesAnalyst
+from botlib.clock import ManualClock
+from botlib.engine import Engine
+from botlib.models import CycleReport
+from botlib.sim import SimBroker, SimMarket
+from botlib.store import Store, parse_time
+
+
+def copy_db(source: Path, target: Path) -> Path:
+    """Copy a database with SQLite's backup API (safe even with a WAL beside it)."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    return target
+
+
+def run_next_cycle(db: Path, symbol: str = "BTC/USD") -> CycleReport:
+    """Run one forced cycle 15 minutes after the DB's last one, as the scheduler would."""
+    store = Store(db)
+    try:
+        last = parse_time(store.rows("SELECT max(started_at) AS ts FROM cycles")[0]["ts"])
+        assert last is not None, "the database has no cycles to follow"
+        clock = ManualClock(last + timedelta(minutes=15))
+        market = SimMarket()
+        broker = SimBroker(store, market, clock)
+        engine = Engine(market, broker, RulesAnalyst(), store, clock=clock)
+        return engine.run_cycle(symbol, force=True)
+    finally:
+        store.close()
+
+
+def free_port() -> int:
+    """Return a loopback port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
