@@ -1,0 +1,30 @@
+"""Every command the README shows must exist with the options it shows."""
+
+import shlex
+
+import pytest
+
+from botlib.cli import _parser
+from tests.conftest import ROOT
+
+LINES = [
+    line.split("#")[0].strip()
+    for line in (ROOT / "README.md").read_text().splitlines()
+    if line.strip().startswith(".venv/bin/botlib ")
+]
+
+
+def test_the_readme_shows_commands() -> None:
+    assert len(LINES) >= 8
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_readme_command_parses(line: str) -> None:
+    args = _parser().parse_args(shlex.split(line)[1:])
+    assert args.command == shlex.split(line)[1]
+
+
+def test_make_targets_in_the_readme_exist() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("demo:", "test:"):
+        assert f"\n{target}" in makefile
