@@ -1,0 +1,37 @@
+from pathlib import Path
+
+import pytest
+
+from botlib.config import load_settings
+from botlib.errors import ConfigError
+from botlib.store import Store
+from botlib.wiring import backfill_to_now, build_engine, ensure_assets, reports_table
+
+
+def test_backfill_fills_the_gap_once(tmp_path: Path) -> None:
+    settings = load_settings(None, db_path=tmp_path / "b.db")
+    with Store(settings.db_path) as store:
+        ensure_assets(store, ["SOL/USD"], timeframe="1Hour", interval_minutes=60)
+        first = backfill_to_now(settings, store, days=0.5)
+        assert 12 <= len(first) <= 13
+        assert all(r.status.value == "ok" for r in first)
+        assert backfill_to_now(settings, store, days=0.5) == []  # nothing missing any more
+        table = reports_table(first)
+        assert list(table.columns[:3]) == ["symbol", "status", "action"]
+        assert len(table) == len(first)
+        with pytest.raises(ConfigError, match="positive"):
+            backfill_to_now(settings, store, days=0)
+
+
+def test_ensure_assets_keeps_existing_settings(tmp_path: Path) -> None:
+    with Store(tmp_path / "b.db") as store:
+        ensure_assets(store, ["BTC/USD"], interval_minutes=5)
+        ensure_assets(store, ["BTC/USD"], interval_minutes=30)
+        assert store.get_asset("BTC/USD").interval_minutes == 5
+
+
+@pytest.mark.parametrize(("field", "value"), [("mode", "live"), ("analyst", "openai")])
+def test_unbuilt_adapters_are_refused_clearly(tmp_path: Path, field: str, value: str) -> None:
+    settings = load_settings(None, **{field: value})
+    with Store(tmp_path / "b.db") as store, pytest.raises(ConfigError, match="not available yet"):
+        build_engine(settings, store)
