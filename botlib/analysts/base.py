@@ -24,6 +24,7 @@ class MarketContext:
     account: Account
     position: Position | None
     price: float
+    smc: dict[str, Any] = field(default_factory=dict)  # botlib.smc.summary at the last bar
 
     @property
     def last_bar_time(self) -> datetime:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from botlib.analysts.base import AnalystResult, MarketContext
+from botlib.analysts.smc_rules import SmcSetup, exit_setup, long_setup
 from botlib.models import Action, Decision
 
 __all__ = ["RulesAnalyst"]
@@ -38,7 +39,13 @@ def _signals(row: Any) -> tuple[list[str], list[str]]:
 
 
 class RulesAnalyst:
-    """BUY on 3+ of 4 bullish signals in an uptrend when flat; SELL on the mirror or RSI > 78."""
+    """Trade indicator trend/momentum, with ICT/SMC setups from `context.smc` as confluence.
+
+    BUY when flat on 3+ of 4 bullish signals in an uptrend, or on an SMC long setup (bullish
+    structure in discount with a bullish FVG/OB below or a sell-side sweep) with 2+ of 4; the
+    stop then goes just under the zone or sweep. SELL when long on RSI > 78, an SMC exit (fresh
+    bearish CHoCH, buy-side sweep in premium) or 3+ bearish signals in a downtrend.
+    """
 
     name = "rules"
     model = "rules-v1"
@@ -50,12 +57,17 @@ class RulesAnalyst:
         started = time.perf_counter()
         row = context.bars.iloc[-1]
         bull, bear = _signals(row)
-        action, reasons = self._choose(context, bull, bear, row.rsi)
-        confidence = round(max(len(bull), len(bear)) / 4, 2)
+        setup = long_setup(context.smc)
+        action, reasons = self._choose(context, bull, bear, row.rsi, setup)
+        confluence = 0.25 if setup.found and action is Action.BUY else 0.0
+        confidence = round(min(1.0, max(len(bull), len(bear)) / 4 + confluence), 2)
         size = context.asset.position_size_pct * confidence if action is Action.BUY else 0.0
         stop = take = None
         if action is Action.BUY:
             stop = float(row.close - self.atr_stop * row.atr)
+            if setup.found and setup.stop_level is not None:
+                below = setup.stop_level - 0.1 * float(row.atr)  # just under the zone or sweep
+                stop = below if 0 < below < row.close else stop
             take = float(row.close + self.atr_target * row.atr)
         decision = Decision(
             symbol=context.symbol,
@@ -75,6 +87,7 @@ class RulesAnalyst:
                 k: _num(row[k]) for k in ("rsi", "macd_hist", "sma_20", "sma_50", "atr")
             },
             "position_qty": context.position.qty if context.position else 0.0,
+            "smc": context.smc,
         }
         return AnalystResult(
             decision=decision,
@@ -87,11 +100,21 @@ class RulesAnalyst:
         )
 
     def _choose(
-        self, context: MarketContext, bull: list[str], bear: list[str], rsi: float
+        self,
+        context: MarketContext,
+        bull: list[str],
+        bear: list[str],
+        rsi: float,
+        setup: SmcSetup,
     ) -> tuple[Action, list[str]]:
         holding = context.position is not None and context.position.qty > 0
         if holding and rsi > 78:
             return Action.SELL, [f"RSI {rsi:.1f} > 78: take profits while overbought", *bear]
+        smc_exit = exit_setup(context.smc)
+        if holding and smc_exit.found:
+            return Action.SELL, [*smc_exit.reasons, *bear]
+        if not holding and setup.found and len(bull) >= 2:
+            return Action.BUY, [*setup.reasons, *bull, f"SMC setup with {len(bull)}/4 bullish"]
         downtrend = bear and bear[0].startswith("SMA20")
         if holding and downtrend and len(bear) >= 3:
             return Action.SELL, [*bear, f"{len(bear)}/4 bearish in a downtrend while long"]

@@ -1,0 +1,73 @@
+"""ICT/SMC setups the rules analyst reads from `botlib.smc.summary` (pure, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SmcSetup", "long_setup", "exit_setup"]
+
+
+@dataclass(frozen=True)
+class SmcSetup:
+    """A setup found (or not), the features it used in words, and where its stop belongs."""
+
+    found: bool
+    reasons: list[str] = field(default_factory=list)
+    stop_level: float | None = None
+
+
+def _fmt(zone: dict[str, float]) -> str:
+    return f"{zone['bottom']:,.6g}-{zone['top']:,.6g}"
+
+
+def long_setup(smc: dict[str, Any]) -> SmcSetup:
+    """Bullish structure, price in discount, and a bullish FVG/OB below or a sell-side sweep.
+
+    >>> long_setup({"trend": "bullish", "premium_discount": {"zone": "discount", "position": 0.3},
+    ...             "fvg_below": {"top": 99.0, "bottom": 98.0}, "sweep": None,
+    ...             "ob_below": None, "last_break": None}).stop_level
+    98.0
+    """
+    if not smc:
+        return SmcSetup(False)
+    brk = smc.get("last_break") or {}
+    bullish = smc.get("trend") == "bullish" or (
+        brk.get("type") == "CHoCH" and brk.get("direction") == "bullish"
+    )
+    pd_state = smc.get("premium_discount") or {}
+    if not bullish or pd_state.get("zone") != "discount":
+        return SmcSetup(False)
+    reasons = [f"SMC: bullish structure, close in discount ({pd_state.get('position')} of range)"]
+    stops = []
+    for key, name in (
+        ("fvg_below", "unmitigated bullish FVG"),
+        ("ob_below", "bullish order block"),
+    ):
+        zone = smc.get(key)
+        if zone:
+            reasons.append(f"{name} below at {_fmt(zone)}")
+            stops.append(zone["bottom"])
+    sweep = smc.get("sweep") or {}
+    if sweep.get("side") == "sell-side" and sweep.get("level") is not None:
+        reasons.append(
+            f"sell-side liquidity swept at {sweep['level']:,.6g} {sweep['bars_ago']} bar(s) ago"
+        )
+        stops.append(sweep["level"])
+    if len(reasons) == 1:
+        return SmcSetup(False)
+    return SmcSetup(True, reasons, min(stops))
+
+
+def exit_setup(smc: dict[str, Any]) -> SmcSetup:
+    """A fresh bearish CHoCH, or buy-side liquidity swept while in premium."""
+    brk = smc.get("last_break") or {} if smc else {}
+    if brk.get("type") == "CHoCH" and brk.get("direction") == "bearish" and brk["bars_ago"] < 3:
+        return SmcSetup(True, [f"SMC: bearish CHoCH through {brk['level']:,.6g}"])
+    sweep = (smc or {}).get("sweep") or {}
+    zone = ((smc or {}).get("premium_discount") or {}).get("zone")
+    if sweep.get("side") == "buy-side" and zone == "premium":
+        return SmcSetup(
+            True, [f"SMC: buy-side liquidity swept at {sweep['level']:,.6g} in premium"]
+        )
+    return SmcSetup(False)

@@ -1,0 +1,34 @@
+"""Input checks shared by the ICT/SMC detectors: refuse what cannot be fixed, loudly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["check_ohlc"]
+
+_COLUMNS = ("open", "high", "low", "close")
+
+
+def check_ohlc(df: pd.DataFrame) -> None:
+    """Raise ValueError naming the problem: missing columns, bad index, NaN/inf, high < low.
+
+    Zero-range bars, constant prices and frames shorter than a window are valid input.
+    """
+    missing = [c for c in _COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"OHLC frame lacks column(s): {', '.join(missing)}")
+    if not isinstance(df.index, pd.DatetimeIndex):
+        raise ValueError("OHLC frame needs a DatetimeIndex")
+    if df.index.has_duplicates:
+        raise ValueError("OHLC frame has duplicated timestamps; drop or aggregate them first")
+    if not df.index.is_monotonic_increasing:
+        raise ValueError("OHLC frame is not sorted by time; sort it first (df.sort_index())")
+    values = df[list(_COLUMNS)].to_numpy(dtype=float)
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"OHLC frame has NaN/inf on {int(bad.sum())} row(s), first at {df.index[bad][0]}"
+        )
+    if (values[:, 1] < values[:, 2]).any():
+        raise ValueError("OHLC frame has a bar with high < low")
