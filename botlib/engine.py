@@ -24,6 +24,7 @@ from botlib.logs import log_context
 from botlib.models import TIMEFRAMES, AssetSettings, CycleReport, CycleStatus, Decision, Position
 from botlib.ports import Analyst, Broker, Clock, MarketData
 from botlib.risk import RiskLimits, check, trading_state
+from botlib.smc.features import smc_features, summary
 from botlib.store import Store, iso
 
 __all__ = ["Engine", "LOOKBACK", "client_order_id"]
@@ -103,8 +104,9 @@ class Engine:
         exit_report = self._enforce_exits(cycle_id, asset, bars.iloc[-1], bar_time, position, now)
         if exit_report is not None:
             return exit_report
+        smc = summary(bars, features=smc_features(bars))
         context = MarketContext(
-            asset.symbol, now, bars, asset, self.broker.account(), position, price
+            asset.symbol, now, bars, asset, self.broker.account(), position, price, smc
         )
         result = self._ask(context)
         decision_id = self._log_decision(cycle_id, context, result, now)

@@ -16,6 +16,7 @@ with warnings.catch_warnings():
     from bqplot import Axis, DateScale, Figure, LinearScale, Lines, Scatter
 
 from botlib.ui.shaping import ChartData, slug
+from botlib.ui.smc_marks import SmcMarks
 
 __all__ = ["PriceChart", "COLORS"]
 
@@ -72,12 +73,20 @@ class PriceChart:
             for name in ("stop_loss", "take_profit", "entry")
         }
         self.buys, self.sells = _fill_marks(scales)
+        self.smc = SmcMarks(scales)
         axes = [
             Axis(scale=x_scale, grid_lines="none"),
             Axis(scale=y_scale, side="left", grid_lines="dashed", tick_format=",.2~f"),
         ]
         self.figure = Figure(
-            marks=[*self.levels.values(), self.close, self.buys, self.sells],
+            marks=[
+                *self.smc.zones.values(),
+                *self.levels.values(),
+                self.close,
+                *self.smc.breaks.values(),
+                self.buys,
+                self.sells,
+            ],
             axes=axes,
             fig_margin={"top": 10, "bottom": 30, "left": 75, "right": 30},
             padding_y=0.05,
@@ -90,6 +99,7 @@ class PriceChart:
         """Replace the marks' arrays with `data`'s."""
         with self.close.hold_sync():
             self.close.x, self.close.y = data.x, data.close
+        self.smc.update(data.x, data.smc)
         with self.buys.hold_sync():
             self.buys.x, self.buys.y = data.buys_x, data.buys_y
         with self.sells.hold_sync():

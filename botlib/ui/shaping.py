@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ import pandas as pd
 from botlib.models import TIMEFRAMES
 from botlib.queries import DashboardData
 from botlib.store import parse_time
+from botlib.ui.smc_shaping import SmcChartData, smc_chart_data
 
 __all__ = [
     "ASSET_STATS",
@@ -149,6 +150,7 @@ class ChartData:
     sells_x: np.ndarray
     sells_y: np.ndarray
     levels: dict[str, float | None]  # stop_loss, take_profit, entry
+    smc: SmcChartData = field(default_factory=SmcChartData)  # FVG/OB zones, BOS/CHoCH points
 
     def level_line(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Return a horizontal segment across the chart at a level (empty when there is none)."""
@@ -193,6 +195,7 @@ def chart_data(data: DashboardData) -> ChartData:
         buys_y=buys_y,
         sells_x=sells_x,
         sells_y=sells_y,
+        smc=smc_chart_data(data.bars, x),
         levels={
             "stop_loss": position.get("stop_loss"),
             "take_profit": position.get("take_profit"),
