@@ -9,7 +9,20 @@ from botlib.analytics import drawdown, max_drawdown_pct, metrics, sharpe_ratio, 
 
 
 @pytest.mark.parametrize(
-    "module", ["botlib.analytics", "botlib.indicators", "botlib.clock", "botlib.sim"]
+    "module",
+    [
+        "botlib.analytics",
+        "botlib.indicators",
+        "botlib.clock",
+        "botlib.sim",
+        "botlib.smc.pivots",
+        "botlib.smc.structure",
+        "botlib.smc.gaps",
+        "botlib.smc.liquidity",
+        "botlib.smc.sessions",
+        "botlib.smc.features",
+        "botlib.analysts.smc_rules",
+    ],
 )
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))

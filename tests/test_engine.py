@@ -217,3 +217,19 @@ def test_unknown_symbol_raises_before_any_record(engine: Engine, store: Store, s
     with pytest.raises(UnknownSymbolError):
         engine.run_cycle(symbol)
     assert store.db["cycles"].count == 0
+
+
+def test_the_smc_summary_reaches_the_analyst_and_the_log(store: Store, clock: ManualClock) -> None:
+    import json
+
+    analyst = ScriptedAnalyst(lambda c: Decision.hold(c.symbol, "watch"))
+    make(store, clock, analyst).run_cycle("BTC/USD")
+    smc = analyst.seen[0].smc
+    assert smc["bar_time"] == analyst.seen[0].bars.index[-1].isoformat()
+    assert smc["trend"] in ("bullish", "bearish", "none")
+    engine = make(store, clock, RulesAnalyst())
+    engine.run_cycle("BTC/USD", force=True)
+    logged = json.loads(
+        store.rows("SELECT request FROM ai_decision_logs ORDER BY id")[-1]["request"]
+    )
+    assert logged["smc"] == smc  # stored with the decision's inputs, same bar, same state

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_ohlc"]
+__all__ = ["check_ohlc", "checked_once"]
+
+_trusted: contextvars.ContextVar[int] = contextvars.ContextVar("smc_trusted", default=0)
+
+
+@contextlib.contextmanager
+def checked_once(df: pd.DataFrame) -> Iterator[None]:
+    """Check `df` once, then let the detectors called inside skip re-checking the same frame."""
+    check_ohlc(df)
+    token = _trusted.set(id(df))
+    try:
+        yield
+    finally:
+        _trusted.reset(token)
+
 
 _COLUMNS = ("open", "high", "low", "close")
 
@@ -15,6 +33,8 @@ def check_ohlc(df: pd.DataFrame) -> None:
 
     Zero-range bars, constant prices and frames shorter than a window are valid input.
     """
+    if _trusted.get() == id(df):
+        return
     missing = [c for c in _COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"OHLC frame lacks column(s): {', '.join(missing)}")

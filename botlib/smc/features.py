@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from botlib.smc._input import check_ohlc
+from botlib.smc._input import checked_once
 from botlib.smc.gaps import fair_value_gaps
 from botlib.smc.liquidity import liquidity
 from botlib.smc.pivots import swings
@@ -30,7 +30,11 @@ def smc_features(df: pd.DataFrame, length: int = 5) -> pd.DataFrame:
     >>> len(f) == 300 and {"bos", "choch", "fvg", "sweep", "zone", "killzone"} <= set(f.columns)
     True
     """
-    check_ohlc(df)
+    with checked_once(df):
+        return _join(df, length)
+
+
+def _join(df: pd.DataFrame, length: int) -> pd.DataFrame:
     pivots = swings(df, length)
     parts = [
         pivots,
@@ -42,8 +46,10 @@ def smc_features(df: pd.DataFrame, length: int = 5) -> pd.DataFrame:
         killzones(df.index),
         asian_range(df),
     ]
-    joined = pd.concat(parts, axis=1)
-    return joined.loc[:, ~joined.columns.duplicated()]
+    columns: dict[str, np.ndarray] = {}
+    for part in parts:  # plain arrays: no index alignment, no copies of repeated columns
+        columns.update((name, part[name].to_numpy()) for name in part.columns)
+    return pd.DataFrame(columns, index=df.index, copy=False)
 
 
 def _num(value: Any) -> float | None:

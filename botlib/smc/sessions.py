@@ -22,10 +22,13 @@ WINDOWS = {
 }
 
 
-def _inside(index: pd.DatetimeIndex, name: str) -> np.ndarray:
-    zone, start, end = WINDOWS[name]
-    hours = index.tz_convert(zone).hour
+def _within(hours: np.ndarray, name: str) -> np.ndarray:
+    _, start, end = WINDOWS[name]
     return np.asarray((hours >= start) & (hours < end))
+
+
+def _inside(index: pd.DatetimeIndex, name: str) -> np.ndarray:
+    return _within(np.asarray(index.tz_convert(WINDOWS[name][0]).hour), name)
 
 
 def killzones(index: pd.DatetimeIndex) -> pd.DataFrame:
@@ -38,14 +41,16 @@ def killzones(index: pd.DatetimeIndex) -> pd.DataFrame:
     """
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
         raise ValueError("killzones need a timezone-aware DatetimeIndex")
-    london, new_york = _inside(index, "london"), _inside(index, "new_york")
+    london = _inside(index, "london")
+    ny_hours = np.asarray(index.tz_convert("America/New_York").hour)  # New York and Asia share it
+    new_york, asia = _within(ny_hours, "new_york"), _within(ny_hours, "asia")
     label = np.where(london, "london", np.where(new_york, "new_york", ""))
     return pd.DataFrame(
         {
             "killzone": label.astype(object),
             "in_london": london,
             "in_new_york": new_york,
-            "in_asia": _inside(index, "asia"),
+            "in_asia": asia,
         },
         index=index,
     )

@@ -37,6 +37,7 @@ from botlib.ui.shaping import (
     header_texts,
     slug,
 )
+from botlib.ui.smc_shaping import BREAKS, ZONES
 from botlib.ui.styles import CSS
 
 __all__ = ["Dashboard", "AssetPanel"]
@@ -73,6 +74,10 @@ def _legend() -> widgets.HTML:
         (COLORS["stop_loss"], "┄ stop"),
         (COLORS["take_profit"], "┄ target"),
         (COLORS["entry"], "┈ entry"),
+        (ZONES["bull_fvg"][1], "▮ FVG"),
+        (ZONES["bull_ob"][1], "▮ order block"),
+        (BREAKS["bos"][1], "● BOS"),
+        (BREAKS["choch"][1], "◆ CHoCH"),
     ]
     spans = "".join(f'<span style="color:{color}">{text}</span>' for color, text in items)
     legend = widgets.HTML(spans)
