@@ -22,11 +22,26 @@ __all__ = ["liquidity", "causal_atr"]
 
 
 def causal_atr(df: pd.DataFrame, length: int = 14) -> pd.Series:
-    """Wilder's average true range, row i from bars <= i (no whole-sample statistics)."""
-    prev = df["close"].shift(1)
-    tr = pd.concat([df["high"] - df["low"], (df["high"] - prev).abs(), (df["low"] - prev).abs()],
-                   axis=1).max(axis=1)  # fmt: skip
-    return tr.ewm(alpha=1 / length, adjust=False).mean()
+    """Wilder's average true range, row i from bars <= i (no whole-sample statistics).
+
+    >>> idx = pd.date_range("2026-01-01", periods=3, freq="h", tz="UTC")
+    >>> df = pd.DataFrame({"open": 1.0, "high": [2, 3, 3], "low": [1, 1, 2], "close": 2.0}, idx)
+    >>> causal_atr(df, length=2).tolist()
+    [1.0, 1.5, 1.25]
+    """
+    high, low = df["high"].to_numpy(dtype=float), df["low"].to_numpy(dtype=float)
+    prev = np.concatenate(([np.nan], df["close"].to_numpy(dtype=float)[:-1]))
+    with np.errstate(invalid="ignore"):
+        tr = np.fmax(high - low, np.fmax(np.abs(high - prev), np.abs(low - prev)))
+    return pd.Series(_wilder(tr, 1.0 / length), index=df.index)
+
+
+@njit(cache=True)
+def _wilder(values, alpha):  # type: ignore[no-untyped-def]  # pragma: no cover
+    out = np.empty(len(values))
+    for i in range(len(values)):
+        out[i] = values[i] if i == 0 else out[i - 1] + alpha * (values[i] - out[i - 1])
+    return out
 
 
 @njit(cache=True)

@@ -11,37 +11,38 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from botlib.smc._input import check_ohlc
 
 __all__ = ["swings"]
 
 
-def _pivots(values: np.ndarray, length: int, sign: float) -> np.ndarray:
-    """Boolean mask of pivot bars (sign +1: highs, -1: lows), False where a side is short."""
-    v = values * sign
-    n = len(v)
-    out = np.zeros(n, dtype=bool)
-    if n < 2 * length + 1:
-        return out
-    rolled = pd.Series(v).rolling(length).max().to_numpy()  # rolled[k] = max v[k-length+1 : k+1]
-    left = rolled[length - 1 : n - length - 1]  # max v[p - length : p]
-    right = rolled[2 * length :]  # max v[p + 1 : p + length + 1]
-    centre = v[length : n - length]
-    out[length : n - length] = (centre > left) & (centre >= right)
-    return out
-
-
-def _events(pivot: np.ndarray, price: np.ndarray, length: int) -> tuple[np.ndarray, ...]:
-    n = len(pivot)
-    flag = np.zeros(n, dtype=bool)
-    if n > length:
-        flag[length:] = pivot[: n - length]
-    pos = np.where(flag, np.arange(n) - length, -1)
-    level = np.where(flag, np.roll(price, length), np.nan)
-    last_pos = np.maximum.accumulate(pos) if n else pos
-    last_level = np.where(last_pos >= 0, price[np.maximum(last_pos, 0)], np.nan)
-    return flag, pos, level, last_pos, last_level
+@njit(cache=True)
+def _side(values, length):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """One pass for one side (highs, or negated lows): events on confirming bars, last pivots."""
+    n = len(values)
+    flag = np.zeros(n, np.bool_)
+    pos = np.full(n, -1, np.int64)
+    last_pos = np.full(n, -1, np.int64)
+    latest = -1
+    for i in range(n):
+        p = i - length
+        if p >= length:
+            centre, ok = values[p], True
+            for k in range(p - length, p):
+                if values[k] >= centre:  # strictly above every bar before it
+                    ok = False
+                    break
+            if ok:
+                for k in range(p + 1, i + 1):
+                    if values[k] > centre:  # at least as high as every bar after it
+                        ok = False
+                        break
+            if ok:
+                flag[i], pos[i], latest = True, p, p
+        last_pos[i] = latest
+    return flag, pos, last_pos
 
 
 def swings(df: pd.DataFrame, length: int = 5) -> pd.DataFrame:
@@ -67,12 +68,10 @@ def swings(df: pd.DataFrame, length: int = 5) -> pd.DataFrame:
     low = df["low"].to_numpy(dtype=float)
     out = {}
     for name, price, sign in (("high", high, 1.0), ("low", low, -1.0)):
-        flag, pos, level, last_pos, last_level = _events(
-            _pivots(price, length, sign), price, length
-        )
+        flag, pos, last_pos = _side(price * sign, length)
         out[f"swing_{name}"] = flag
         out[f"swing_{name}_pos"] = pos
-        out[f"swing_{name}_price"] = level
+        out[f"swing_{name}_price"] = np.where(flag, price[np.maximum(pos, 0)], np.nan)
         out[f"last_{name}_pos"] = last_pos
-        out[f"last_{name}"] = last_level
+        out[f"last_{name}"] = np.where(last_pos >= 0, price[np.maximum(last_pos, 0)], np.nan)
     return pd.DataFrame(out, index=df.index)
