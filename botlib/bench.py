@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
-def _best(fn: Callable[[], object], repeat: int = 20) -> float:
+def best_time(fn: Callable[[], object], repeat: int = 20) -> float:
+    """Return the fastest of `repeat` runs (the least disturbed by the rest of the machine)."""
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
@@ -36,7 +37,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("botlib.engine").setLevel(logging.WARNING)
     bars = SimMarket().bars("BTC/USD", "1Hour", T0, 250)
-    reference = _best(lambda: add_indicators(bars))
+    reference = best_time(lambda: add_indicators(bars))
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(None, db_path=Path(tmp) / "bench.db")
         with Store(settings.db_path) as store:
@@ -48,7 +49,7 @@ def main() -> None:
             )  # fmt: skip
             per_cycle = (time.perf_counter() - start) / len(reports)
             engine = build_engine(settings, store)
-            one = _best(lambda: engine.run_cycle("BTC/USD", force=True), repeat=10)
+            one = best_time(lambda: engine.run_cycle("BTC/USD", force=True), repeat=10)
     log.info("reference: indicators on 250 bars  %8.2f ms", reference * 1000)
     log.info("one cycle (live clock, sim)         %8.2f ms  = %5.1fx reference", one * 1000,
              one / reference)  # fmt: skip

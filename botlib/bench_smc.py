@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from botlib.bench import best_time
 from botlib.smc.features import smc_features
 from botlib.smc.gaps import fair_value_gaps
 from botlib.smc.liquidity import liquidity
@@ -35,15 +35,6 @@ def generated(n: int, seed: int = 7) -> pd.DataFrame:
     return pd.DataFrame(
         {"open": open_, "high": high, "low": low, "close": close, "volume": 1.0}, index=index
     )
-
-
-def timed(fn: Callable[[], object], repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _pairs(df: pd.DataFrame) -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
@@ -81,15 +72,19 @@ def main(n: int = 100_000, big: int = 1_000_000) -> None:
     log.info("%-14s %12s %14s %9s   (%d generated bars)", "detector", "ours (ms)",
              "reference (ms)", "ratio", n)  # fmt: skip
     for name, ours, reference in _pairs(df):
-        mine = timed(ours)
-        theirs = timed(reference, repeat=1)
+        mine = best_time(ours, repeat=3)
+        theirs = best_time(reference, repeat=1)
         log.info("%-14s %12.1f %14.1f %8.0fx", name, mine * 1e3, theirs * 1e3, theirs / mine)
     log.info(
-        "all detectors (smc_features) on %d bars: %.1f ms", n, timed(lambda: smc_features(df)) * 1e3
+        "all detectors (smc_features) on %d bars: %.1f ms",
+        n,
+        best_time(lambda: smc_features(df), repeat=3) * 1e3,
     )
     large = generated(big)
     log.info(
-        "all detectors (smc_features) on %d bars: %.3f s", big, timed(lambda: smc_features(large))
+        "all detectors (smc_features) on %d bars: %.3f s",
+        big,
+        best_time(lambda: smc_features(large), repeat=3),
     )
 
 

@@ -11,7 +11,15 @@ migrations = Migrations("botlib")
 
 @migrations()
 def m001_initial(db: Database) -> None:
-    """Create the seed's tables (snake_case) plus cycles, equity snapshots and the sim venue."""
+    """Create the seed's tables (snake_case) plus cycles and equity snapshots."""
+    _assets_and_bars(db)
+    _cycles(db)
+    _decisions(db)
+    _trades(db)
+    _positions_and_results(db)
+
+
+def _assets_and_bars(db: Database) -> None:
     db.table("trading_assets").create(
         {
             "symbol": str,
@@ -40,6 +48,9 @@ def m001_initial(db: Database) -> None:
         },
         pk=("symbol", "timeframe", "ts"),
     )
+
+
+def _cycles(db: Database) -> None:
     db.table("cycles").create(
         {
             "id": str,
@@ -64,6 +75,9 @@ def m001_initial(db: Database) -> None:
         not_null={"symbol", "started_at", "status"},
     )
     db.table("cycles").create_index(["symbol", "started_at"])
+
+
+def _decisions(db: Database) -> None:
     db.table("ai_decision_logs").create(
         {
             "id": int,
@@ -95,6 +109,9 @@ def m001_initial(db: Database) -> None:
         foreign_keys=[("cycle_id", "cycles", "id")],
     )
     db.table("ai_decision_logs").create_index(["symbol", "created_at"])
+
+
+def _trades(db: Database) -> None:
     db.table("trades").create(
         {
             "id": int,
@@ -120,6 +137,9 @@ def m001_initial(db: Database) -> None:
     )
     db.table("trades").create_index(["client_order_id"], unique=True)
     db.table("trades").create_index(["symbol", "created_at"])
+
+
+def _positions_and_results(db: Database) -> None:
     db.table("positions").create(
         {
             "symbol": str,

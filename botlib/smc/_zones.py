@@ -8,9 +8,10 @@ nearest active bullish zone (highest top) and bearish zone (lowest bottom) are r
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from numba import njit
 
-__all__ = ["track_zones", "TOUCH", "FILL"]
+__all__ = ["track_zones", "zone_frame", "TOUCH", "FILL"]
 
 TOUCH = 0  # mitigated when price trades into the zone (bullish: low <= top)
 FILL = 1  # mitigated when price fills the zone (bullish: low <= bottom)
@@ -54,3 +55,34 @@ def track_zones(  # pragma: no cover - compiled
             elif z_dir[k] == -1 and (np.isnan(state[3, i]) or z_bot[k] < state[3, i]):
                 state[2, i], state[3, i] = z_top[k], z_bot[k]
     return mitigated, state[0], state[1], state[2], state[3]
+
+
+def zone_frame(
+    name: str,
+    direction: np.ndarray,
+    top: np.ndarray,
+    bottom: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    rule: int,
+    capacity: int,
+    index: pd.Index,
+) -> pd.DataFrame:
+    """Columns `<name>`, `<name>_top/_bottom/_mitigated` and the nearest active zones
+    `bull_<name>_top/_bottom`, `bear_<name>_top/_bottom`, from zones created per bar."""
+    mitigated, bull_top, bull_bottom, bear_top, bear_bottom = track_zones(
+        direction, top, bottom, high, low, rule, capacity
+    )
+    return pd.DataFrame(
+        {
+            name: direction,
+            f"{name}_top": top,
+            f"{name}_bottom": bottom,
+            f"{name}_mitigated": mitigated,
+            f"bull_{name}_top": bull_top,
+            f"bull_{name}_bottom": bull_bottom,
+            f"bear_{name}_top": bear_top,
+            f"bear_{name}_bottom": bear_bottom,
+        },
+        index=index,
+    )

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from botlib.smc._input import check_ohlc
-from botlib.smc._zones import FILL, track_zones
+from botlib.smc._zones import FILL, zone_frame
 
 __all__ = ["fair_value_gaps"]
 
@@ -40,19 +40,4 @@ def fair_value_gaps(df: pd.DataFrame, capacity: int = 50) -> pd.DataFrame:
         direction[2:] = np.where(up, 1, np.where(down, -1, 0))
         top[2:] = np.where(up, lo[2:], np.where(down, lo[:-2], np.nan))
         bottom[2:] = np.where(up, h[:-2], np.where(down, h[2:], np.nan))
-    mitigated, bull_top, bull_bottom, bear_top, bear_bottom = track_zones(
-        direction, top, bottom, h, lo, FILL, capacity
-    )
-    return pd.DataFrame(
-        {
-            "fvg": direction,
-            "fvg_top": top,
-            "fvg_bottom": bottom,
-            "fvg_mitigated": mitigated,
-            "bull_fvg_top": bull_top,
-            "bull_fvg_bottom": bull_bottom,
-            "bear_fvg_top": bear_top,
-            "bear_fvg_bottom": bear_bottom,
-        },
-        index=df.index,
-    )
+    return zone_frame("fvg", direction, top, bottom, h, lo, FILL, capacity, df.index)

@@ -20,7 +20,7 @@ import pandas as pd
 from numba import njit
 
 from botlib.smc._input import check_ohlc
-from botlib.smc._zones import TOUCH, track_zones
+from botlib.smc._zones import TOUCH, zone_frame
 from botlib.smc.pivots import swings
 
 __all__ = ["market_structure", "order_blocks", "premium_discount"]
@@ -123,23 +123,9 @@ def order_blocks(
     direction = (ms["bos"] + ms["choch"]).to_numpy(dtype=np.int64)
     o, h, lo, c = (df[k].to_numpy(dtype=float) for k in ("open", "high", "low", "close"))
     ob, ob_pos, top, bottom = _blocks(o, c, h, lo, direction, ms["broken_swing_pos"].to_numpy())
-    mitigated, bull_top, bull_bottom, bear_top, bear_bottom = track_zones(
-        ob, top, bottom, h, lo, TOUCH, capacity
-    )
-    return pd.DataFrame(
-        {
-            "ob": ob,
-            "ob_top": top,
-            "ob_bottom": bottom,
-            "ob_pos": ob_pos,
-            "ob_mitigated": mitigated,
-            "bull_ob_top": bull_top,
-            "bull_ob_bottom": bull_bottom,
-            "bear_ob_top": bear_top,
-            "bear_ob_bottom": bear_bottom,
-        },
-        index=df.index,
-    )
+    frame = zone_frame("ob", ob, top, bottom, h, lo, TOUCH, capacity, df.index)
+    frame.insert(3, "ob_pos", ob_pos)
+    return frame
 
 
 def premium_discount(
