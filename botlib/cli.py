@@ -1,4 +1,4 @@
-"""The `botlib` command: demo, cycle, tick, run --loop, backfill, serve, status.
+"""The `botlib` command: demo, cycle, tick, run --loop, backfill, serve, status, export-logs.
 
 Every expected failure (bad symbol, unreadable DB, missing extra, bad settings) ends with one
 `error: ...` line on stderr and exit status 2; nothing prints a traceback for bad input.
@@ -13,7 +13,9 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
+from botlib.ai_logs import LogFilter, parse_since, query_logs, to_csv, to_json, totals
 from botlib.clock import ManualClock, SystemClock
 from botlib.config import Settings, load_settings
 from botlib.errors import BotlibError
@@ -63,7 +65,47 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8866)
     serve.add_argument("--ip", default="127.0.0.1")
     sub.add_parser("status", help="assets, positions and last cycles")
+    export = sub.add_parser("export-logs", help="export AI decision logs as JSON or CSV")
+    export.add_argument("--format", choices=["json", "csv"], default="json")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    _log_filters(export)
+    usage = sub.add_parser("ai-usage", help="LLM calls, tokens, cost and latency totals")
+    usage.add_argument("--by", choices=["model", "symbol", "day", "analyst"], default="model")
+    _log_filters(usage)
     return parser
+
+
+def _since(text: str) -> datetime:
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _log_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--symbol", help="one asset, e.g. BTC/USD")
+    parser.add_argument("--analyst", help="rules or openai")
+    parser.add_argument("--model", help="e.g. gpt-4o")
+    parser.add_argument("--action", choices=["BUY", "SELL", "HOLD", "buy", "sell", "hold"])
+    parser.add_argument("--since", type=_since, help="2026-11-20 or 2026-11-20T12:00Z (UTC)")
+    parser.add_argument("--until", type=_since, help="exclusive end, same forms as --since")
+    parser.add_argument("--search", help="text to find in the reasoning")
+    parser.add_argument("--errors", action="store_true", help="only calls that failed")
+    parser.add_argument("--limit", type=int, help="newest N calls (default: all)")
+
+
+def _filters(args: argparse.Namespace) -> LogFilter:
+    return LogFilter(
+        symbol=args.symbol and args.symbol.upper(),
+        analyst=args.analyst,
+        model=args.model,
+        action=args.action,
+        since=args.since,
+        until=args.until,
+        text=args.search,
+        errors_only=args.errors,
+        limit=args.limit,
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -143,6 +185,25 @@ def _status_line(asset: AssetSettings, data: DashboardData) -> str:
     )
 
 
+def cmd_export_logs(settings: Settings, args: argparse.Namespace) -> int:
+    with Store(settings.db_path, read_only=True) as store:
+        rows = query_logs(store, _filters(args))
+    text = to_json(rows) if args.format == "json" else to_csv(rows)
+    if args.output:
+        Path(args.output).write_text(text if text.endswith("\n") else text + "\n")
+        log.info("exported %d AI log rows to %s", len(rows), args.output)
+    else:
+        _out(text.rstrip("\n"))
+    return 0
+
+
+def cmd_ai_usage(settings: Settings, args: argparse.Namespace) -> int:
+    with Store(settings.db_path, read_only=True) as store:
+        table = totals(store, args.by, _filters(args))
+    _out("no AI calls match" if table.empty else table.to_string(float_format="{:,.4f}".format))
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from botlib.serve import serve_forever
 
@@ -163,6 +224,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "backfill": cmd_backfill,
     "serve": cmd_serve,
     "status": cmd_status,
+    "export-logs": cmd_export_logs,
+    "ai-usage": cmd_ai_usage,
 }
 
 

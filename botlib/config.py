@@ -51,7 +51,20 @@ class Settings(BaseSettings):
     alpaca_api_key: SecretStr | None = Field(None, validation_alias=_env("ALPACA_API_KEY"))
     alpaca_secret_key: SecretStr | None = Field(None, validation_alias=_env("ALPACA_SECRET_KEY"))
     openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
-    openai_model: str = Field("gpt-4o", validation_alias=_env("OPENAI_MODEL"))
+    openai_model: str = Field("gpt-4o", min_length=1, validation_alias=_env("OPENAI_MODEL"))
+    openai_base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))
+    openai_timeout_s: float = Field(30.0, gt=0, le=600, validation_alias=_env("OPENAI_TIMEOUT"))
+    openai_max_retries: int = Field(2, ge=0, le=10, validation_alias=_env("OPENAI_MAX_RETRIES"))
+    llm_max_output_tokens: int = Field(
+        700, ge=50, le=32_000, validation_alias=_env("BOTLIB_LLM_MAX_OUTPUT_TOKENS")
+    )
+    max_llm_usd_per_day: float = Field(
+        5.0, ge=0, validation_alias=_env("BOTLIB_MAX_LLM_USD_PER_DAY")
+    )
+    llm_cache: Literal["off", "record", "replay"] = Field(
+        "off", validation_alias=_env("BOTLIB_LLM_CACHE")
+    )
+    llm_prices: Path | None = Field(None, validation_alias=_env("BOTLIB_LLM_PRICES"))
 
     @field_validator("symbols", mode="before")
     @classmethod

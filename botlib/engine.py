@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
-from botlib.analysts.base import AnalystResult, MarketContext
+from botlib.analysts.base import AnalystResult, CallRecord, MarketContext
+from botlib.analysts.validation import decision_problem
 from botlib.clock import SystemClock
 from botlib.errors import BotlibError, DataError
 from botlib.execution import Executor
@@ -23,6 +24,7 @@ from botlib.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
 from botlib.logs import log_context
 from botlib.models import TIMEFRAMES, AssetSettings, CycleReport, CycleStatus, Decision, Position
 from botlib.ports import Analyst, Broker, Clock, MarketData
+from botlib.reflection import reflect_pending
 from botlib.risk import RiskLimits, check, trading_state
 from botlib.smc.features import smc_features, summary
 from botlib.store import Store, iso
@@ -108,8 +110,9 @@ class Engine:
         context = MarketContext(
             asset.symbol, now, bars, asset, self.broker.account(), position, price, smc
         )
+        called_at = datetime.now(UTC)  # the real wall clock, beside the (maybe simulated) `now`
         result = self._ask(context)
-        decision_id = self._log_decision(cycle_id, context, result, now)
+        decision_id = self._log_decision(cycle_id, context, result, called_at)
         return self._act(cycle_id, asset, context, result.decision, decision_id, bar_time)
 
     def _features(self, asset: AssetSettings, now: datetime) -> pd.DataFrame:
@@ -171,55 +174,49 @@ class Engine:
         return self._finish(cycle_id, asset.symbol, now, bar_time, outcome)
 
     def _ask(self, context: MarketContext) -> AnalystResult:
-        """Call the analyst; any failure or a decision for another symbol becomes a logged HOLD."""
+        """Call the analyst; a failure or an unusable decision becomes a logged HOLD.
+
+        A rejected decision keeps its call record, so its tokens and cost are still logged.
+        """
         try:
             result = self.analyst.decide(context)
         except Exception as exc:
             log.warning("analyst failed: %s: %s", type(exc).__name__, exc)
             hold = Decision.hold(context.symbol, f"analyst failed: {type(exc).__name__}")
-            return AnalystResult(hold, self.analyst.name, error=f"{type(exc).__name__}: {exc}")
-        if result.decision.symbol != context.symbol:
-            why = f"decision for {result.decision.symbol!r}, expected {context.symbol!r}"
-            return AnalystResult(
-                Decision.hold(context.symbol, f"rejected: {why}"),
-                result.analyst,
-                model=result.model,
-                prompt=result.prompt,
-                response=result.response,
-                error=why,
-            )
-        return result
+            error = f"{type(exc).__name__}: {exc}"
+            return AnalystResult(hold, self.analyst.name, call=CallRecord(error=error))
+        problem = decision_problem(result.decision, context)
+        if problem is None:
+            return result
+        log.warning("decision rejected: %s", problem)
+        return replace(
+            result,
+            decision=Decision.hold(context.symbol, f"rejected: {problem}"),
+            call=replace(result.call, error=f"InvalidDecision: {problem}"),
+        )
 
     def _log_decision(
-        self, cycle_id: str, context: MarketContext, result: AnalystResult, now: datetime
+        self, cycle_id: str, context: MarketContext, result: AnalystResult, called_at: datetime
     ) -> int:
         d = result.decision
         return self.store.log_decision(
             {
                 "cycle_id": cycle_id,
                 "symbol": context.symbol,
-                "created_at": iso(now),
+                "created_at": iso(context.now),
+                "called_at": iso(called_at),
+                "last_bar_time": iso(context.last_bar_time),
                 "analyst": result.analyst,
                 "model": result.model,
                 "request": result.request,
-                "prompt": result.prompt,
-                "response": result.response,
-                "raw_response": result.raw_response,
                 "action": d.action.value,
                 "confidence": d.confidence,
                 "position_size_pct": d.position_size_pct,
                 "stop_loss": d.stop_loss,
                 "take_profit": d.take_profit,
                 "reasoning": d.reasoning,
-                "prompt_tokens": result.prompt_tokens,
-                "completion_tokens": result.completion_tokens,
-                "total_tokens": result.total_tokens,
-                "cached_tokens": result.cached_tokens,
-                "cost_usd": result.cost_usd,
-                "latency_ms": result.latency_ms,
-                "error": result.error,
-                "last_bar_time": iso(context.last_bar_time),
             }
+            | result.call.columns()
         )
 
     def _act(
@@ -268,6 +265,7 @@ class Engine:
     def _finish(
         self, cycle_id: str, symbol: str, now: datetime, bar_time: datetime, outcome: _Outcome
     ) -> CycleReport:
+        self._reflect(cycle_id, symbol, now)
         account = self.broker.account()
         price = self.market.latest_price(symbol, now)
         with self.store.transaction():
@@ -295,6 +293,13 @@ class Engine:
             equity=account.equity,
             decision_id=outcome.decision_id,
         )
+
+    def _reflect(self, cycle_id: str, symbol: str, now: datetime) -> None:
+        """Reflect on trades closed so far (outside a transaction: a model call takes seconds)."""
+        try:
+            reflect_pending(self.store, self.analyst, symbol, now, cycle_id)
+        except Exception:  # reflections are advisory: never fail the cycle over one
+            log.exception("reflections could not be written")
 
 
 @dataclass

@@ -73,11 +73,10 @@ class Executor:
         price = order.filled_avg_price or 0.0
         pnl = order.filled_qty * (price - position.avg_entry_price) - order.fee
         with self.store.transaction():
-            trade_id, new = self._record(cycle_id, decision_id, order, reason, pnl)
+            _, new = self._record(cycle_id, decision_id, order, reason, pnl)
             if new:
                 held = self.broker.position(symbol)
                 self.store.set_position(symbol, None if held is None else _still_open(held, now))
-                self._reflect(symbol, trade_id, position, price, pnl, reason, now)
         return f"closed by {reason}; {note}; realized {pnl:+,.2f} USD", (order.client_order_id,)
 
     def _record(
@@ -111,34 +110,6 @@ class Executor:
             }
         )
         return trade_id, True
-
-    def _reflect(
-        self,
-        symbol: str,
-        trade_id: int,
-        position: Position,
-        price: float,
-        pnl: float,
-        reason: str,
-        now: datetime,
-    ) -> None:
-        """Write a plain reflection on the closed trade (an LLM one replaces it in the AI issue)."""
-        move = (price / position.avg_entry_price - 1) * 100
-        verdict = "worked" if pnl > 0 else "did not work"
-        content = (
-            f"Closed {position.qty:.6g} {symbol} by {reason} at {price:,.2f} "
-            f"({move:+.2f}% from entry {position.avg_entry_price:,.2f}, P&L {pnl:+,.2f} USD "
-            f"after fees): the entry {verdict}."
-        )
-        self.store.add_reflection(
-            {
-                "symbol": symbol,
-                "trade_id": trade_id,
-                "created_at": iso(now),
-                "analyst": "rules",
-                "content": content,
-            }
-        )
 
     def adopt_position(self, asset: AssetSettings, held: Position, now: datetime) -> None:
         price = held.avg_entry_price

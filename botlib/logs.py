@@ -9,10 +9,11 @@ import contextlib
 import contextvars
 import json
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-__all__ = ["configure_logging", "log_context", "register_secrets"]
+__all__ = ["configure_logging", "log_context", "register_secrets", "scrub"]
 
 _context: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
     "botlib_log_context", default=("-", "-")
@@ -36,10 +37,19 @@ def register_secrets(values: list[str]) -> None:
     _secrets.update(v for v in values if len(v) >= 4)
 
 
+# An OpenAI-style key, even partly masked as in a 401 message ("sk-proj-****...abcd").
+_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{16,}")
+
+
 def _redact(text: str) -> str:
     for secret in _secrets:
         text = text.replace(secret, "***")
     return text
+
+
+def scrub(text: str) -> str:
+    """Blank registered secrets and anything shaped like an API key (for stored text too)."""
+    return _KEY_LIKE.sub("sk-***", _redact(text))
 
 
 class _ContextFilter(logging.Filter):
@@ -50,7 +60,7 @@ class _ContextFilter(logging.Filter):
 
 class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return _redact(super().format(record))
+        return scrub(super().format(record))
 
 
 class _JsonFormatter(logging.Formatter):
@@ -66,7 +76,7 @@ class _JsonFormatter(logging.Formatter):
         payload.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return _redact(json.dumps(payload, default=str))
+        return scrub(json.dumps(payload, default=str))
 
 
 def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:

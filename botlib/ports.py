@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import pandas as pd
 
-    from botlib.analysts.base import AnalystResult, MarketContext
+    from botlib.analysts.base import AnalystResult, MarketContext, ReflectionResult, TradeReview
     from botlib.models import Account, Order, OrderRequest, Position
 
 __all__ = ["Clock", "MarketData", "Broker", "Analyst"]
@@ -59,4 +59,8 @@ class Analyst(Protocol):
 
     def decide(self, context: MarketContext) -> AnalystResult:
         """Return a decision plus everything needed to audit how it was reached."""
+        ...
+
+    def reflect(self, review: TradeReview) -> ReflectionResult:
+        """Review a closed trade (what worked, what failed, what to change)."""
         ...

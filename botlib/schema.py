@@ -206,3 +206,42 @@ def m002_sim_venue(db: Database) -> None:
     db.table("sim_positions").create(
         {"symbol": str, "qty": float, "avg_entry_price": float}, pk="symbol"
     )
+
+
+@migrations()
+def m003_llm_audit(db: Database) -> None:
+    """Add the LLM audit trail: call metadata, priced reflections and the replay cache."""
+    decisions = db.table("ai_decision_logs")
+    for column in ("called_at", "output_mode", "cache"):
+        decisions.add_column(column, str)
+    decisions.create_index(["created_at"])
+    reflections = db.table("ai_reflections")
+    for column, kind in _REFLECTION_COLUMNS.items():
+        reflections.add_column(column, kind)
+    reflections.create_index(["trade_id"])
+    db.table("llm_cache").create(
+        {"key": str, "model": str, "output_mode": str, "created_at": str, "response": str},
+        pk="key",
+    )
+
+
+_REFLECTION_COLUMNS: dict[str, type] = {
+    "cycle_id": str,
+    "model": str,
+    "what_worked": str,
+    "what_failed": str,
+    "suggestions": str,
+    "prompt": str,
+    "response": str,
+    "raw_response": str,
+    "prompt_tokens": int,
+    "completion_tokens": int,
+    "total_tokens": int,
+    "cached_tokens": int,
+    "cost_usd": float,
+    "latency_ms": float,
+    "error": str,
+    "output_mode": str,
+    "cache": str,
+    "called_at": str,
+}

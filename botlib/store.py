@@ -18,6 +18,7 @@ import pandas as pd
 from sqlite_utils import Database
 
 from botlib.errors import StoreError, UnknownSymbolError
+from botlib.logs import scrub
 from botlib.models import AssetSettings
 from botlib.schema import migrations
 
@@ -217,9 +218,10 @@ class Store:
             else:
                 self.db.table("positions").upsert({"symbol": symbol} | fields, pk="symbol")
 
-    def add_reflection(self, record: dict[str, Any]) -> None:
+    def add_reflection(self, record: dict[str, Any]) -> int:
+        record = {k: _jsonable(v) for k, v in record.items()}
         with self.transaction():
-            self.db.table("ai_reflections").insert(record)
+            return int(self.db.table("ai_reflections").insert(record).last_pk)  # type: ignore[arg-type]
 
     def add_equity_snapshot(self, record: dict[str, Any]) -> None:
         with self.transaction():
@@ -240,8 +242,11 @@ def _asset(row: dict[str, Any]) -> AssetSettings:
 
 
 def _jsonable(value: Any) -> Any:
+    """Encode nested values as JSON and scrub every text (model output can echo anything)."""
     if isinstance(value, dict | list | tuple):
-        return json.dumps(value, default=str)
+        return scrub(json.dumps(value, default=str))
     if isinstance(value, datetime):
         return iso(value)
+    if isinstance(value, str):
+        return scrub(value)
     return value

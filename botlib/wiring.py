@@ -8,19 +8,24 @@ from typing import Any
 
 from tqdm import tqdm
 
+from botlib.ai_logs import spend_today
+from botlib.analysts.budget import BudgetGuard
 from botlib.analysts.rules import RulesAnalyst
 from botlib.clock import ManualClock, SystemClock
 from botlib.config import Settings
 from botlib.engine import Engine
 from botlib.errors import ConfigError
+from botlib.llm import ChatModel, LlmCache
 from botlib.models import TIMEFRAMES, CycleReport
-from botlib.ports import Clock
+from botlib.ports import Analyst, Clock
+from botlib.pricing import load_prices
 from botlib.risk import RiskLimits
 from botlib.sim import SimBroker, SimMarket
 from botlib.store import Store
 
 __all__ = [
     "build_engine",
+    "build_analyst",
     "ensure_assets",
     "backfill",
     "backfill_to_now",
@@ -38,11 +43,6 @@ def build_engine(settings: Settings, store: Store, clock: Clock | None = None) -
             f"mode {mode!r} needs the Alpaca adapter, which is not available yet;"
             " set BOTLIB_MODE=sim (or remove the Alpaca keys) to use the simulator"
         )
-    if settings.resolved_analyst != "rules":
-        raise ConfigError(
-            "the OpenAI analyst is not available yet; set BOTLIB_ANALYST=rules"
-            " (or remove OPENAI_API_KEY) to use the offline rules analyst"
-        )
     market = SimMarket()
     broker = SimBroker(
         store,
@@ -53,7 +53,41 @@ def build_engine(settings: Settings, store: Store, clock: Clock | None = None) -
         slippage_bps=settings.sim_slippage_bps,
     )
     risk = RiskLimits(max_drawdown_pct=settings.max_drawdown_pct)
-    return Engine(market, broker, RulesAnalyst(), store, risk=risk, clock=clock)
+    analyst = build_analyst(settings, store, clock)
+    return Engine(market, broker, analyst, store, risk=risk, clock=clock)
+
+
+def build_analyst(settings: Settings, store: Store, clock: Clock) -> Analyst:
+    """Return the rules analyst, or the OpenAI analyst behind the daily spend guard."""
+    if settings.resolved_analyst == "rules":
+        return RulesAnalyst()
+    from botlib.analysts.openai import OpenAIAnalyst, make_client
+
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    if not key and settings.llm_cache != "replay":
+        raise ConfigError(
+            "BOTLIB_ANALYST=openai needs OPENAI_API_KEY (in the environment or .env);"
+            " or BOTLIB_LLM_CACHE=replay to answer from recorded responses only"
+        )
+    client = (
+        make_client(key, settings.openai_base_url, settings.openai_timeout_s,
+                    settings.openai_max_retries)
+        if key else None
+    )  # fmt: skip
+    chat = ChatModel(
+        client,
+        settings.openai_model,
+        prices=load_prices(settings.llm_prices),
+        cache=LlmCache(store),
+        cache_mode=settings.llm_cache,
+        max_completion_tokens=settings.llm_max_output_tokens,
+    )
+    return BudgetGuard(
+        OpenAIAnalyst(chat),
+        lambda now: spend_today(store, now),
+        settings.max_llm_usd_per_day,
+        clock,
+    )
 
 
 def ensure_assets(store: Store, symbols: Iterable[str], **defaults: Any) -> None:

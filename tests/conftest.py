@@ -16,11 +16,13 @@ from botlib.config import Settings, load_settings
 from botlib.engine import Engine
 from botlib.sim import SimBroker, SimMarket
 from botlib.store import Store
-from botlib.wiring import backfill, ensure_assets
+from botlib.wiring import backfill, build_engine, ensure_assets
+from tests.fakes.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL = "botlib"
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+CANARY_KEY = "sk-test-canary-0123456789abcdefXYZ"  # must never reach the DB, logs or exports
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +93,30 @@ def jupyter_env(tmp_path: Path) -> dict[str, str]:
         env[name] = str(tmp_path / name.lower())
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A loopback OpenAI the real SDK talks to (answers a valid HOLD unless told otherwise)."""
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def openai_settings(fake: FakeOpenAI, **overrides: object) -> Settings:
+    """Settings for the OpenAI analyst against `fake`: short timeout, no SDK retries."""
+    fields: dict[str, object] = {
+        "analyst": "openai",
+        "openai_api_key": CANARY_KEY,
+        "openai_base_url": fake.base_url,
+        "openai_timeout_s": 5.0,
+        "openai_max_retries": 0,
+    }
+    return load_settings(None, **(fields | overrides))
+
+
+def openai_engine(
+    fake: FakeOpenAI, store: Store, clock: ManualClock, **overrides: object
+) -> Engine:
+    """The real wiring (SDK, prices, cache, budget guard) pointed at the fake."""
+    ensure_assets(store, ["BTC/USD", "SOL/USD"])
+    return build_engine(openai_settings(fake, **overrides), store, clock)

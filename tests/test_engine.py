@@ -5,7 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from botlib.analysts.base import AnalystResult, MarketContext
+from botlib.analysts.base import (
+    AnalystResult,
+    CallRecord,
+    MarketContext,
+    ReflectionResult,
+    TradeReview,
+)
 from botlib.analysts.rules import RulesAnalyst
 from botlib.clock import ManualClock
 from botlib.engine import Engine, client_order_id
@@ -27,7 +33,12 @@ class ScriptedAnalyst:
     def decide(self, context: MarketContext) -> AnalystResult:
         self.seen.append(context)
         decision = self.script(context)
-        return AnalystResult(decision, self.name, response=decision.model_dump(mode="json"))
+        return AnalystResult(
+            decision, self.name, call=CallRecord(response=decision.model_dump(mode="json"))
+        )
+
+    def reflect(self, review: TradeReview) -> ReflectionResult:
+        return RulesAnalyst().reflect(review)
 
 
 class RaisingAnalyst:

@@ -72,9 +72,10 @@ def test_buy_carries_atr_stops_and_scaled_size() -> None:
 def test_result_is_auditable() -> None:
     result = RulesAnalyst().decide(context(row()))
     assert result.request["indicators"]["rsi"] == 55.0
-    assert len(result.prompt["bullish"]) == 4
-    assert result.response["action"] == "BUY"
-    assert result.latency_ms is not None and result.latency_ms >= 0
+    assert len(result.call.prompt["bullish"]) == 4
+    assert result.call.response["action"] == "BUY"
+    assert result.call.latency_ms is not None and result.call.latency_ms >= 0
+    assert result.call.output_mode == "rules" and result.call.cost_usd is None
 
 
 @settings(max_examples=20, deadline=None)

@@ -30,8 +30,13 @@ def test_ensure_assets_keeps_existing_settings(tmp_path: Path) -> None:
         assert store.get_asset("BTC/USD").interval_minutes == 5
 
 
-@pytest.mark.parametrize(("field", "value"), [("mode", "live"), ("analyst", "openai")])
-def test_unbuilt_adapters_are_refused_clearly(tmp_path: Path, field: str, value: str) -> None:
-    settings = load_settings(None, **{field: value})
+def test_unbuilt_adapters_are_refused_clearly(tmp_path: Path) -> None:
+    settings = load_settings(None, mode="live")
     with Store(tmp_path / "b.db") as store, pytest.raises(ConfigError, match="not available yet"):
+        build_engine(settings, store)
+
+
+def test_openai_without_a_key_names_the_variable(tmp_path: Path) -> None:
+    settings = load_settings(None, analyst="openai")
+    with Store(tmp_path / "b.db") as store, pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         build_engine(settings, store)

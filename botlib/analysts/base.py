@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +10,13 @@ import pandas as pd
 
 from botlib.models import Account, AssetSettings, Decision, Position
 
-__all__ = ["MarketContext", "AnalystResult"]
+__all__ = [
+    "MarketContext",
+    "CallRecord",
+    "AnalystResult",
+    "TradeReview",
+    "ReflectionResult",
+]
 
 
 @dataclass(frozen=True)
@@ -32,13 +38,9 @@ class MarketContext:
 
 
 @dataclass(frozen=True)
-class AnalystResult:
-    """A decision plus the audit trail that goes into `ai_decision_logs`."""
+class CallRecord:
+    """What one analyst call was asked, answered and cost: the audit columns it leaves."""
 
-    decision: Decision
-    analyst: str
-    model: str | None = None
-    request: dict[str, Any] = field(default_factory=dict)
     prompt: Any = None
     response: Any = None
     raw_response: str | None = None
@@ -49,3 +51,64 @@ class AnalystResult:
     cost_usd: float | None = None
     latency_ms: float | None = None
     error: str | None = None
+    output_mode: str | None = None  # json_schema | json_object | rules
+    cache: str | None = None  # off | hit | recorded
+
+    def columns(self) -> dict[str, Any]:
+        """Return the fields as `ai_decision_logs` / `ai_reflections` columns."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AnalystResult:
+    """A decision plus the audit trail that goes into `ai_decision_logs`."""
+
+    decision: Decision
+    analyst: str
+    model: str | None = None
+    request: dict[str, Any] = field(default_factory=dict)
+    call: CallRecord = field(default_factory=CallRecord)
+
+
+@dataclass(frozen=True)
+class TradeReview:
+    """One closed trade with the decisions that opened and closed it, for a reflection."""
+
+    symbol: str
+    trade_id: int
+    qty: float
+    entry_price: float
+    exit_price: float
+    exit_reason: str  # signal | stop_loss | take_profit
+    realized_pnl: float
+    fees: float
+    entry_time: str | None = None
+    exit_time: str | None = None
+    entry_decision: dict[str, Any] | None = None  # action, confidence, SL/TP, reasoning
+    exit_decision: dict[str, Any] | None = None
+
+    @property
+    def move_pct(self) -> float:
+        return (self.exit_price / self.entry_price - 1) * 100 if self.entry_price else 0.0
+
+    def describe(self) -> str:
+        """Say what happened in one sentence (the rules reflection, and the LLM's facts)."""
+        verdict = "worked" if self.realized_pnl > 0 else "did not work"
+        return (
+            f"Closed {self.qty:.6g} {self.symbol} by {self.exit_reason} at {self.exit_price:,.2f} "
+            f"({self.move_pct:+.2f}% from entry {self.entry_price:,.2f}, "
+            f"P&L {self.realized_pnl:+,.2f} USD after fees): the entry {verdict}."
+        )
+
+
+@dataclass(frozen=True)
+class ReflectionResult:
+    """A review of a closed trade plus its audit trail (`ai_reflections`)."""
+
+    summary: str
+    what_worked: str
+    what_failed: str
+    suggestions: list[str]
+    analyst: str
+    model: str | None = None
+    call: CallRecord = field(default_factory=CallRecord)

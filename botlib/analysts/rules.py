@@ -9,7 +9,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from botlib.analysts.base import AnalystResult, MarketContext
+from botlib.analysts.base import (
+    AnalystResult,
+    CallRecord,
+    MarketContext,
+    ReflectionResult,
+    TradeReview,
+)
+from botlib.analysts.schema import smc_reading
 from botlib.analysts.smc_rules import SmcSetup, exit_setup, long_setup
 from botlib.models import Action, Decision
 
@@ -77,7 +84,12 @@ class RulesAnalyst:
             stop_loss=stop if stop and stop > 0 else None,
             take_profit=take,
             reasoning=f"{action.value}: " + "; ".join(reasons),
-            signals={"bullish": len(bull), "bearish": len(bear), "rsi": round(float(row.rsi), 2)},
+            signals={
+                "smc": smc_reading(context.smc).model_dump(),
+                "bullish": len(bull),
+                "bearish": len(bear),
+                "rsi": round(float(row.rsi), 2),
+            },
         )
         request = {
             "symbol": context.symbol,
@@ -94,9 +106,31 @@ class RulesAnalyst:
             analyst=self.name,
             model=self.model,
             request=request,
-            prompt={"bullish": bull, "bearish": bear},
-            response=decision.model_dump(mode="json"),
-            latency_ms=(time.perf_counter() - started) * 1000,
+            call=CallRecord(
+                prompt={"bullish": bull, "bearish": bear},
+                response=decision.model_dump(mode="json"),
+                latency_ms=(time.perf_counter() - started) * 1000,
+                output_mode="rules",
+            ),
+        )
+
+    def reflect(self, review: TradeReview) -> ReflectionResult:
+        """Write a deterministic review, so sim mode keeps reflections without a model."""
+        won = review.realized_pnl > 0
+        entry = (review.entry_decision or {}).get("reasoning") or "no recorded entry decision"
+        suggestions = []
+        if review.exit_reason == "stop_loss":
+            suggestions.append("wait for a stronger setup or widen the stop beyond the zone")
+        if not won and review.exit_reason == "signal":
+            suggestions.append("exit signal came after the move: tighten the take-profit")
+        return ReflectionResult(
+            summary=review.describe(),
+            what_worked=f"entry: {entry[:300]}" if won else "fees and risk limits held",
+            what_failed="nothing material" if won else f"{review.exit_reason} at a loss",
+            suggestions=suggestions,
+            analyst=self.name,
+            model=self.model,
+            call=CallRecord(response={"facts": review.describe()}, output_mode="rules"),
         )
 
     def _choose(

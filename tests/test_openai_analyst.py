@@ -1,0 +1,236 @@
+"""The OpenAI analyst end to end: real wiring, real SDK, a loopback fake OpenAI.
+
+Each case runs a full engine cycle and asserts the stored `ai_decision_logs` row and whether
+an order reached the simulated venue.
+"""
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from botlib.clock import ManualClock
+from botlib.pricing import DEFAULT_PRICES
+from botlib.store import Store
+from tests.conftest import CANARY_KEY, openai_engine
+from tests.fakes.openai_server import (
+    FakeOpenAI,
+    chat_tokens,
+    completion,
+    decision,
+    error,
+    html_page,
+    refusal,
+    rejects_json_schema,
+    slow,
+)
+
+
+def price_of(request: dict[str, Any]) -> float:
+    """Read the last price the prompt states (the fake answers relative to it)."""
+    line = request["messages"][1]["content"].splitlines()[0]
+    return float(line.rsplit("price: ", 1)[1])
+
+
+def buy(**fields: Any) -> Any:
+    """A valid BUY (stop 2 % under, target 4 % over the prompt's price), with overrides."""
+    base: dict[str, Any] = {
+        "action": "BUY",
+        "confidence": 0.8,
+        "position_size_pct": 5.0,
+        "stop_loss": lambda r: round(price_of(r) * 0.98, 2),
+        "take_profit": lambda r: round(price_of(r) * 1.04, 2),
+    }
+    return decision(**(base | fields))
+
+
+def last_log(store: Store) -> dict[str, Any]:
+    return store.rows("SELECT * FROM ai_decision_logs ORDER BY id DESC LIMIT 1")[0]
+
+
+def orders(store: Store) -> int:
+    return store.db["sim_orders"].count
+
+
+def test_a_valid_buy_is_logged_priced_and_linked_to_its_order(
+    fake_openai: FakeOpenAI, store: Store, clock: ManualClock
+) -> None:
+    fake_openai.push(buy())
+    report = openai_engine(fake_openai, store, clock).run_cycle("BTC/USD")
+    assert report.action == "BUY" and len(report.orders) == 1 and orders(store) == 1
+    row = last_log(store)
+    request = fake_openai.requests[0]
+    assert (row["analyst"], row["model"], row["action"]) == ("openai", "gpt-4o", "BUY")
+    assert row["error"] is None and row["output_mode"] == "json_schema" and row["cache"] == "off"
+    assert row["prompt_tokens"] == chat_tokens(request["messages"]) > 0
+    assert row["total_tokens"] == row["prompt_tokens"] + row["completion_tokens"]
+    assert row["cost_usd"] == pytest.approx(
+        DEFAULT_PRICES["gpt-4o"].cost(row["prompt_tokens"], row["completion_tokens"])
+    )
+    assert json.loads(row["raw_response"])["model"] == "gpt-4o-2024-08-06"
+    assert json.loads(row["prompt"]) == request["messages"]
+    assert json.loads(row["response"])["smc"]["killzone"] == "london"
+    assert json.loads(row["request"])["symbol"] == "BTC/USD"
+    # point in time: the prompt's last bar closed before the decision was made
+    assert row["last_bar_time"] < row["created_at"] and row["called_at"]
+    trade = store.rows("SELECT * FROM trades")[0]
+    assert trade["decision_id"] == row["id"]
+    # what the SDK sent: strict schema output, our model and output cap, our key
+    assert request["model"] == "gpt-4o" and request["max_completion_tokens"] == 700
+    assert request["response_format"]["type"] == "json_schema"
+    assert request["response_format"]["json_schema"]["strict"] is True
+    assert fake_openai.headers[0]["authorization"] == f"Bearer {CANARY_KEY}"
+
+
+BAD_ANSWERS = [
+    (completion('{"action": "BUY",}'), "LlmOutputError: malformed JSON"),
+    (completion("I think you should buy."), "LlmOutputError: no JSON object in the answer"),
+    (refusal("I can't give trading advice."), "LlmOutputError: refusal: I can't give"),
+    (completion('{"symbol": "BTC/USD", "act', finish_reason="length"),
+     "LlmOutputError: truncated: finish_reason=length"),
+    (buy(confidence=1.7), "InvalidDecision: confidence: Input should be less than or equal to 1"),
+    (buy(action="SHORT"), "InvalidDecision: action: Input should be 'BUY', 'SELL' or 'HOLD'"),
+    (buy(symbol="ETH/USD"), "InvalidDecision: decision for 'ETH/USD', expected 'BTC/USD'"),
+    (buy(stop_loss=lambda r: price_of(r) * 1.01), "InvalidDecision: stop_loss"),
+    (buy(take_profit=lambda r: price_of(r) * 0.99), "InvalidDecision: take_profit"),
+    (buy(position_size_pct=0.0), "InvalidDecision: BUY with position_size_pct 0"),
+    (error(401, f"Incorrect API key provided: {CANARY_KEY}", code="invalid_api_key"),
+     "AuthenticationError: Error code: 401"),
+    (error(429, "Rate limit reached for gpt-4o", code="rate_limit_exceeded"),
+     "RateLimitError: Error code: 429"),
+    (error(500, "The server had an error while processing your request."),
+     "InternalServerError: Error code: 500"),
+    (html_page(200), "AnalystError: malformed chat completion (JSONDecodeError)"),
+    (html_page(502), "InternalServerError: Error code: 502"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("responder", "expected"), BAD_ANSWERS, ids=[e.split(": ", 1)[-1][:32] for _, e in BAD_ANSWERS]
+)
+def test_unusable_answers_hold_with_the_reason_and_place_no_order(
+    fake_openai: FakeOpenAI, store: Store, clock: ManualClock, responder: Any, expected: str
+) -> None:
+    fake_openai.push(responder)
+    report = openai_engine(fake_openai, store, clock).run_cycle("BTC/USD")
+    assert report.status.value == "ok" and report.action == "HOLD" and orders(store) == 0
+    row = last_log(store)
+    assert row["action"] == "HOLD" and row["error"].startswith(expected), row["error"]
+    assert row["reasoning"].startswith(("no trade: ", "rejected: "))
+    assert CANARY_KEY not in row["error"] and "sk-test" not in row["error"]
+    cycle = store.rows("SELECT * FROM cycles")[0]
+    assert cycle["status"] == "ok" and cycle["decision_id"] == row["id"]
+
+
+def test_a_rejected_answer_still_records_its_tokens_and_cost(
+    fake_openai: FakeOpenAI, store: Store, clock: ManualClock
+) -> None:
+    fake_openai.push(completion('{"symbol": "BTC/USD", "act', finish_reason="length"))
+    openai_engine(fake_openai, store, clock).run_cycle("BTC/USD")
+    row = last_log(store)
+    assert row["prompt_tokens"] > 0 and row["cost_usd"] > 0 and row["raw_response"]
+
+
+def test_rate_limit_is_retried_after_retry_after_then_succeeds(
+    fake_openai: FakeOpenAI, store: Store, clock: ManualClock
+) -> None:
+    fake_openai.push(error(429, "slow down", headers={"retry-after": "0.2"}), buy())
+    engine = openai_engine(fake_openai, store, clock, openai_max_retries=1)
+    started = time.perf_counter()
+    report = engine.run_cycle("BTC/USD")
+    assert time.perf_counter() - started >= 0.2  # the SDK honoured retry-after
+    assert len(fake_openai.requests) == 2 and report.action == "BUY" and orders(store) == 1
+    assert last_log(store)["error"] is None
+
+
+def test_a_slow_endpoint_times_out_into_a_hold(
+    fake_openai: FakeOpenAI, store: Store, clock: ManualClock
+) -> None:
+    fake_openai.push(slow(10.0, buy()))
+    engine = openai_engine(fake_openai, store, clock, openai_timeout_s=0.5)
+    started = time.perf_counter()
+    report = engine.run_cycle("BTC/USD")
+    assert time.perf_counter() - started < 5  # bounded by our timeout, not the SDK's 600 s
+    row = last_log(store)
+    assert report.action == "HOLD" and orders(store) == 0
+    assert row["error"].startswith("APITimeoutError") and row["latency_ms"] >= 500
+    assert row["prompt_tokens"] is None and row["cost_usd"] is None
+
+
+def test_json_mode_fallback_when_the_endpoint_rejects_json_schema(
+    fake_openai: FakeOpenAI, store: Store, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_openai.default = rejects_json_schema(
+        lambda r: completion("```json\n" + json.dumps(_buy_answer(r)) + "\n```")(r)
+    )
+    engine = openai_engine(fake_openai, store, clock, openai_model="llama3.1:8b")
+    with caplog.at_level(logging.WARNING, logger="botlib"):
+        first = engine.run_cycle("BTC/USD")
+        engine.run_cycle("SOL/USD")
+    kinds = [r["response_format"]["type"] for r in fake_openai.requests]
+    assert kinds == ["json_schema", "json_object", "json_object"]  # asked once, then remembered
+    row = store.rows("SELECT * FROM ai_decision_logs ORDER BY id")[0]
+    assert row["output_mode"] == "json_object" and row["error"] is None
+    assert first.action == "BUY" and orders(store) >= 1
+    assert "rejected json_schema" in caplog.text
+    assert "no price for model 'llama3.1:8b'" in caplog.text and row["cost_usd"] is None
+
+
+def _buy_answer(request: dict[str, Any]) -> dict[str, Any]:
+    reply = buy()(request)
+    return json.loads(reply.body["choices"][0]["message"]["content"])
+
+
+def test_the_budget_guard_stops_calling_the_model(
+    fake_openai: FakeOpenAI, store: Store, clock: ManualClock
+) -> None:
+    engine = openai_engine(fake_openai, store, clock, max_llm_usd_per_day=0.004)
+    engine.run_cycle("BTC/USD")  # one call: ~1,300 prompt tokens of gpt-4o cost ~0.004-0.005 USD
+    spent = store.rows("SELECT sum(cost_usd) AS usd FROM ai_decision_logs")[0]["usd"]
+    assert spent >= 0.004
+    report = engine.run_cycle("SOL/USD")
+    assert len(fake_openai.requests) == 1  # the second cycle did not call the model
+    row = last_log(store)
+    assert report.action == "HOLD" and row["reasoning"] == "LLM budget reached"
+    assert row["error"].startswith("LLM budget reached: ") and row["cost_usd"] is None
+
+
+def test_record_then_replay_costs_nothing_and_needs_no_key(
+    fake_openai: FakeOpenAI, tmp_path: Path, clock: ManualClock
+) -> None:
+    fake_openai.push(buy())
+    with Store(tmp_path / "rec.db") as recorded:
+        report = openai_engine(fake_openai, recorded, clock, llm_cache="record").run_cycle("BTC/USD")
+        assert last_log(recorded)["cache"] == "recorded" and report.action == "BUY"
+        cached = recorded.rows("SELECT key, response FROM llm_cache")
+    with Store(tmp_path / "replay.db") as replay:
+        replay.db["llm_cache"].insert_all(
+            [{"key": c["key"], "model": "gpt-4o", "output_mode": "json_schema",
+              "response": c["response"], "created_at": "x"} for c in cached]
+        )  # fmt: skip
+        engine = openai_engine(
+            fake_openai, replay, clock, llm_cache="replay", openai_api_key=None
+        )
+        again = engine.run_cycle("BTC/USD")
+        row = last_log(replay)
+        assert again.action == "BUY" and row["cache"] == "hit" and row["cost_usd"] == 0.0
+        assert row["prompt_tokens"] > 0  # the recorded usage is kept, the spend is not
+        miss = engine.run_cycle("SOL/USD")
+        assert miss.action == "HOLD"
+        assert last_log(replay)["error"].startswith("CacheMissError: no cached response for hash ")
+    assert len(fake_openai.requests) == 1  # replay never called the endpoint
+
+
+def test_no_stored_field_contains_the_key(
+    fake_openai: FakeOpenAI, store: Store, clock: ManualClock
+) -> None:
+    fake_openai.push(buy(reasoning=f"echo {CANARY_KEY}"), error(401, f"bad key {CANARY_KEY}"))
+    engine = openai_engine(fake_openai, store, clock)
+    engine.run_cycle("BTC/USD")
+    engine.run_cycle("SOL/USD")
+    dump = "\n".join(store.db.conn.iterdump())
+    assert "BUY" in dump and "AuthenticationError" in dump
+    assert CANARY_KEY not in dump and "sk-***" in dump
