@@ -1,11 +1,13 @@
 """`make bench`: cycle cost against a reference measured in the same run (ratios, not targets).
 
 Reference: computing the indicators on one cycle's 250 bars. Measured: a whole simulated cycle
-(bars, indicators, analyst, risk, order, records) and backfill throughput.
+(bars, indicators, analyst, risk, order, records), backfill throughput, and building the LLM
+prompt (time, and its size in gpt-4o tokens).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -13,9 +15,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
+
+from botlib.analysts.base import MarketContext
+from botlib.analysts.openai import DECISION_FORMAT
+from botlib.analysts.prompt import build_messages
 from botlib.config import load_settings
 from botlib.indicators import add_indicators
+from botlib.models import Account, AssetSettings
 from botlib.sim import SimMarket
+from botlib.smc.features import smc_features, summary
 from botlib.store import Store
 from botlib.wiring import backfill, build_engine, ensure_assets
 
@@ -55,6 +64,34 @@ def main() -> None:
              one / reference)  # fmt: skip
     log.info("backfill: %d cycles, %.2f ms/cycle  = %5.1fx reference, %.0f cycles/s",
              len(reports), per_cycle * 1000, per_cycle / reference, 1 / per_cycle)  # fmt: skip
+    bench_prompt(bars, reference)
+
+
+def bench_prompt(bars: pd.DataFrame, reference: float) -> None:
+    """Time building the LLM prompt and report its size in gpt-4o (o200k) tokens."""
+    features = add_indicators(bars)
+    smc = summary(features, features=smc_features(features))
+    account = Account(cash=100_000.0, equity=100_000.0, buying_power=100_000.0, mode="sim")
+    context = MarketContext(
+        "BTC/USD", T0, features, AssetSettings(symbol="BTC/USD"), account, None,
+        float(bars["close"].iloc[-1]), smc,
+    )  # fmt: skip
+    built = best_time(lambda: build_messages(context))
+    messages, _ = build_messages(context)
+    log.info("LLM prompt build (30 bars)          %8.2f ms  = %5.2fx reference", built * 1000,
+             built / reference)  # fmt: skip
+    try:
+        import bpe_openai  # a dev dependency: the offline o200k tokenizer
+    except ImportError:
+        log.info("LLM prompt size: %d characters (install bpe-openai for tokens)",
+                 sum(len(m["content"]) for m in messages))  # fmt: skip
+        return
+    encoding = bpe_openai.get_encoding("o200k_base")
+    sizes = [len(encoding.encode(m["content"])) for m in messages]
+    schema = len(encoding.encode(json.dumps(DECISION_FORMAT)))
+    log.info("LLM prompt size: %d tokens (system %d static + market %d), target <= 1500;"
+             " the response schema is %d more", sum(sizes) + 3 * len(sizes) + 3, sizes[0],
+             sizes[1], schema)  # fmt: skip
 
 
 if __name__ == "__main__":

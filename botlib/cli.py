@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the read-only dashboard with Voila")
     serve.add_argument("--port", type=int, default=8866)
     serve.add_argument("--ip", default="127.0.0.1")
+    serve.add_argument("--ai-logs", action="store_true", help="serve the AI-log explorer instead")
     sub.add_parser("status", help="assets, positions and last cycles")
     export = sub.add_parser("export-logs", help="export AI decision logs as JSON or CSV")
     export.add_argument("--format", choices=["json", "csv"], default="json")
@@ -205,9 +206,10 @@ def cmd_ai_usage(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from botlib.serve import serve_forever
+    from botlib.serve import AI_LOGS_NOTEBOOK, serve_forever
 
-    return serve_forever(settings.db_path, args.port, args.ip)
+    notebook = AI_LOGS_NOTEBOOK if args.ai_logs else None
+    return serve_forever(settings.db_path, args.port, args.ip, notebook=notebook)
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:

@@ -6,10 +6,12 @@ They only read: the dashboard opens the store with `read_only=True`, so nothing 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
+from botlib.ai_logs import spend_today
 from botlib.analytics import Metrics, metrics
 from botlib.models import AssetSettings
 from botlib.store import Store
@@ -99,8 +101,8 @@ def dashboard_data(store: Store, symbol: str, bars: int = 200) -> DashboardData:
     )
 
 
-def account_overview(store: Store) -> dict[str, Any]:
-    """Return account equity now, its curve, and account-level metrics."""
+def account_overview(store: Store, now: datetime | None = None) -> dict[str, Any]:
+    """Return account equity now, its curve, account-level metrics and today's LLM spend."""
     rows = store.rows("SELECT ts, equity, cash FROM equity_snapshots ORDER BY id")
     curve = _series(rows, "equity")
     curve = curve[~curve.index.duplicated(keep="last")]  # one point per tick, not per asset
@@ -112,6 +114,7 @@ def account_overview(store: Store) -> dict[str, Any]:
         "cash": float(rows[-1]["cash"]) if rows else None,
         "curve": curve,
         "metrics": metrics(curve, pnls, total),
+        "llm_today": spend_today(store, now or datetime.now(UTC)),
         "mode": (
             _one(store, "SELECT mode FROM cycles ORDER BY started_at DESC LIMIT 1", []) or {}
         ).get("mode"),

@@ -29,6 +29,7 @@ from botlib.errors import ConfigError
 
 __all__ = [
     "NOTEBOOK",
+    "AI_LOGS_NOTEBOOK",
     "KERNEL",
     "child_env",
     "voila_config",
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 NOTEBOOK = Path(botlib.__file__).resolve().parents[1] / "notebooks" / "dashboard.ipynb"
+AI_LOGS_NOTEBOOK = NOTEBOOK.parent / "ai_logs.ipynb"  # the read-only AI-log explorer
 KERNEL = "botlib"
 _SECRET_PREFIXES = ("ALPACA_", "OPENAI_")
 _SECRET_MARKERS = ("SECRET", "TOKEN", "PASSWORD", "API_KEY")

@@ -5,12 +5,17 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playwright
 
-from botlib.serve import run_server, stop_server, wait_until_up
+from botlib.clock import ManualClock
+from botlib.serve import AI_LOGS_NOTEBOOK, run_server, stop_server, wait_until_up
+from botlib.store import Store
+from tests.conftest import CANARY_KEY, T0, openai_engine
+from tests.fakes.openai_server import FakeOpenAI
 from tests.ui_helpers import copy_db, free_port, run_next_cycle
 
 pytestmark = pytest.mark.browser
@@ -116,5 +121,48 @@ def test_dashboard_draws_and_refreshes_without_reload(
         record_property("start_to_drawn_s", round(drawn_s, 2))
         record_property("write_to_browser_s", round(refresh_s, 2))
         print(f"\nVoila start -> charts drawn {drawn_s:.1f} s; new cycle -> page {refresh_s:.1f} s")
+    finally:
+        assert stop_server(server, timeout=15) == 0
+
+
+def test_ai_log_explorer_works_under_voila(
+    browser: BrowserContext,
+    demo_db: Path,
+    jupyter_env: dict[str, str],
+    tmp_path: Path,
+    fake_openai: FakeOpenAI,
+) -> None:
+    db = copy_db(demo_db, tmp_path / "ai.db")
+    with Store(db) as store:  # add priced LLM calls to the simulator's rules decisions
+        engine = openai_engine(fake_openai, store, ManualClock(T0 + timedelta(minutes=15)))
+        for symbol in ("BTC/USD", "SOL/USD"):
+            engine.run_cycle(symbol, force=True)
+        calls = store.db["ai_decision_logs"].count
+    port = free_port()
+    server = run_server(
+        db, port, notebook=AI_LOGS_NOTEBOOK, env=jupyter_env, runtime_dir=tmp_path / "voila"
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_up(url, timeout=60, process=server)
+        page = browser.new_page()
+        errors, noise = _watch(page)
+        page.goto(url)
+        page.wait_for_selector(".botlib-ai-table tr[data-id]", timeout=60_000)
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('.botlib-ai-charts path.line')]
+                .some(line => (line.getAttribute('d') || '').length > 10)""",
+            timeout=30_000,
+        )
+        shown = page.locator(".botlib-ai-table tr[data-id]").count()
+        assert shown == min(calls, 200)
+        assert "gpt-4o" in page.inner_text(".botlib-ai-table")
+        page.get_by_role("button", name="Prepare JSON / CSV export").click()
+        page.wait_for_selector('a[download="ai_logs.csv"]', timeout=30_000)
+        assert page.locator('a[download="ai_logs.json"]').count() == 1
+        page.screenshot(path=str(tmp_path / "ai_logs.png"), full_page=True)
+        assert CANARY_KEY not in page.content()
+        assert errors == []
+        assert len(noise) <= 2
     finally:
         assert stop_server(server, timeout=15) == 0

@@ -60,7 +60,11 @@ def test_cycle_in_sim_mode_records_and_never_orders_twice(tmp_path: Path) -> Non
         (["cycle", "--symbol", "DOGE/USD"], {}, "error: unknown symbol 'DOGE/USD'; known: BTC/USD"),
         (["status"], {"BOTLIB_DB": "missing.db"}, "error: database missing.db does not exist"),
         (["tick"], {"BOTLIB_MODE": "paper"}, "error: mode 'paper' needs the Alpaca adapter"),
-        (["tick"], {"BOTLIB_ANALYST": "openai"}, "error: BOTLIB_ANALYST=openai needs OPENAI_API_KEY"),
+        (
+            ["tick"],
+            {"BOTLIB_ANALYST": "openai"},
+            "error: BOTLIB_ANALYST=openai needs OPENAI_API_KEY",
+        ),
         (["tick"], {"BOTLIB_LLM_CACHE": "always"}, "error: invalid settings: BOTLIB_LLM_CACHE"),
         (["tick"], {"BOTLIB_SIM_CASH": "lots"}, "error: invalid settings: BOTLIB_SIM_CASH"),
         (["backfill", "--days", "0"], {}, "error: --days must be positive"),

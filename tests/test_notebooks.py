@@ -3,48 +3,22 @@
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import KERNEL, ROOT
+from tests.jupyter_helpers import nbval, papermill
 
 NOTEBOOKS = ROOT / "notebooks"
-SANITIZE = Path(__file__).parent / "data" / "nbval_sanitize.cfg"
 AT = "2026-11-20T12:00:00+00:00"
 
 pytestmark = pytest.mark.notebooks
 
 
-def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        args, env=env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False
-    )
-
-
-def papermill(out: Path, env: dict[str, str], db: Path) -> subprocess.CompletedProcess:
-    return run(
-        [
-            sys.executable, "-m", "papermill", "-k", KERNEL,
-            str(NOTEBOOKS / "trading_cycle.ipynb"), str(out),
-            "-p", "db", str(db), "-p", "at", AT, "-p", "force", "True",
-        ],
-        env,
-        out.parent,
-    )  # fmt: skip
-
-
-def nbval(notebook: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return run(
-        [
-            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval",
-            "--nbval-kernel-name", KERNEL, "--nbval-sanitize-with", str(SANITIZE),
-            "--nbval-cell-timeout", "120", "-o", "addopts=", "-W", "ignore", str(notebook),
-        ],
-        env,
-        notebook.parent,
-    )  # fmt: skip
+def papermill_cycle(out: Path, env: dict[str, str], db: Path) -> subprocess.CompletedProcess:
+    params = {"db": str(db), "at": AT, "force": "True"}
+    return papermill(NOTEBOOKS / "trading_cycle.ipynb", out, env, params)
 
 
 @pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
@@ -58,7 +32,7 @@ def test_committed_without_outputs_on_the_project_kernel(notebook: Path) -> None
 
 def test_papermill_runs_the_trading_cycle(tmp_path: Path, jupyter_env: dict[str, str]) -> None:
     out, db = tmp_path / "cycle.ipynb", tmp_path / "bot.db"
-    result = papermill(out, jupyter_env, db)
+    result = papermill_cycle(out, jupyter_env, db)
     assert result.returncode == 0, result.stderr[-2000:]
     executed = json.loads(out.read_text())
     table = executed["cells"][-1]["outputs"][-1]["data"]["text/plain"]
@@ -76,7 +50,7 @@ def test_papermill_runs_the_trading_cycle(tmp_path: Path, jupyter_env: dict[str,
 def test_nbval_reproduces_an_executed_cycle(tmp_path: Path, jupyter_env: dict[str, str]) -> None:
     """The papermill record is the reference; a rerun from an empty DB must match it exactly."""
     out, db = tmp_path / "cycle.ipynb", tmp_path / "bot.db"
-    assert papermill(out, jupyter_env, db).returncode == 0
+    assert papermill_cycle(out, jupyter_env, db).returncode == 0
     for leftover in tmp_path.glob("bot.db*"):
         leftover.unlink()
     result = nbval(out, jupyter_env)

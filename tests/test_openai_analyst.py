@@ -203,7 +203,9 @@ def test_record_then_replay_costs_nothing_and_needs_no_key(
 ) -> None:
     fake_openai.push(buy())
     with Store(tmp_path / "rec.db") as recorded:
-        report = openai_engine(fake_openai, recorded, clock, llm_cache="record").run_cycle("BTC/USD")
+        report = openai_engine(fake_openai, recorded, clock, llm_cache="record").run_cycle(
+            "BTC/USD"
+        )
         assert last_log(recorded)["cache"] == "recorded" and report.action == "BUY"
         cached = recorded.rows("SELECT key, response FROM llm_cache")
     with Store(tmp_path / "replay.db") as replay:
@@ -211,9 +213,7 @@ def test_record_then_replay_costs_nothing_and_needs_no_key(
             [{"key": c["key"], "model": "gpt-4o", "output_mode": "json_schema",
               "response": c["response"], "created_at": "x"} for c in cached]
         )  # fmt: skip
-        engine = openai_engine(
-            fake_openai, replay, clock, llm_cache="replay", openai_api_key=None
-        )
+        engine = openai_engine(fake_openai, replay, clock, llm_cache="replay", openai_api_key=None)
         again = engine.run_cycle("BTC/USD")
         row = last_log(replay)
         assert again.action == "BUY" and row["cache"] == "hit" and row["cost_usd"] == 0.0

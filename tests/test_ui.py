@@ -121,6 +121,10 @@ def test_header_texts_from_account_overview() -> None:
     assert texts["pnl"] == '<span class="botlib-gain">+$500.00</span>'
     assert texts["last-cycle"] == "2026-11-20 12:00 UTC"
     assert header_texts({}, None)["mode"] == "—"
+    assert texts["llm"] == "—"  # no spend figure in the overview
+    spent = header_texts(overview | {"llm_today": 5.5}, None, llm_budget=5.0)["llm"]
+    assert spent == '<span class="botlib-loss">$5.50 / $5.00 · budget reached</span>'
+    assert header_texts(overview | {"llm_today": 0.01}, None, 2.0)["llm"] == "$0.01 / $2.00"
 
 
 # widgets ------------------------------------------------------------------------------------

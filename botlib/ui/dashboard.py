@@ -121,14 +121,19 @@ class Dashboard:
     """
 
     def __init__(
-        self, source: Store | Path | str, *, interval_s: float = 3.0, bars: int = 200
+        self,
+        source: Store | Path | str,
+        *,
+        interval_s: float = 3.0,
+        bars: int = 200,
+        llm_budget_usd: float | None = None,
     ) -> None:
         self._store: Store | None = source if isinstance(source, Store) else None
         self._path = Path(source.path if isinstance(source, Store) else source)
         self._owns_store = self._store is None
         self._file: tuple[int, int] | None = None
         self._version: int | None = None
-        self.interval_s, self.bars = interval_s, bars
+        self.interval_s, self.bars, self.llm_budget_usd = interval_s, bars, llm_budget_usd
         self.panels: dict[str, AssetPanel] = {}
         self.header = _values([key for key, _ in HEADER_STATS], "")
         self.status = widgets.HTML("starting…")
@@ -148,7 +153,9 @@ class Dashboard:
     def from_env(cls, **options: Any) -> Dashboard:
         """Open the dashboard on `BOTLIB_DB` (the path `botlib serve` passes to Voila)."""
         # Only the environment: the kernel never reads a `.env` that may hold API keys.
-        return cls.from_path(load_settings(env_file=None).db_path, **options)
+        settings = load_settings(env_file=None)
+        options.setdefault("llm_budget_usd", settings.max_llm_usd_per_day)
+        return cls.from_path(settings.db_path, **options)
 
     def _make_ticker(self, interval_s: float) -> widgets.Play:
         # `playing=True` set here would never reach the browser's timer: start it once a view
@@ -233,7 +240,8 @@ class Dashboard:
 
     def _show(self, store: Store) -> None:
         latest = recent_cycles(store, 1)
-        texts = header_texts(account_overview(store), latest[0] if latest else None)
+        overview = account_overview(store)
+        texts = header_texts(overview, latest[0] if latest else None, self.llm_budget_usd)
         for key, text in texts.items():
             self.header[key].value = text
         for asset in list_assets(store):

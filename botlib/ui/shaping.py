@@ -29,6 +29,7 @@ __all__ = [
     "chart_data",
     "asset_texts",
     "header_texts",
+    "llm_spend_text",
     "slug",
     "money",
     "signed_money",
@@ -60,6 +61,7 @@ HEADER_STATS: tuple[tuple[str, str], ...] = (
     ("equity", "Equity"),
     ("cash", "Cash"),
     ("pnl", "Total P&L"),
+    ("llm", "LLM spend today"),
     ("last-cycle", "Last cycle"),
 )
 NONE = "—"
@@ -260,7 +262,9 @@ def asset_texts(data: DashboardData) -> dict[str, str]:
     }
 
 
-def header_texts(overview: dict[str, Any], last_cycle: dict[str, Any] | None) -> dict[str, str]:
+def header_texts(
+    overview: dict[str, Any], last_cycle: dict[str, Any] | None, llm_budget: float | None = None
+) -> dict[str, str]:
     """Return the HTML text of the account header, keyed like `HEADER_STATS`."""
     total = overview["metrics"].total_pnl if overview.get("metrics") else None
     mode = overview.get("mode")
@@ -269,5 +273,22 @@ def header_texts(overview: dict[str, Any], last_cycle: dict[str, Any] | None) ->
         "equity": money(overview.get("equity")),
         "cash": money(overview.get("cash")),
         "pnl": _tone(total, signed_money(total)),
+        "llm": llm_spend_text(overview.get("llm_today"), llm_budget),
         "last-cycle": utc_minute((last_cycle or {}).get("started_at")),
     }
+
+
+def llm_spend_text(spent: float | None, budget: float | None) -> str:
+    """Show today's LLM spend against the daily budget, flagged once the budget is reached.
+
+    >>> llm_spend_text(0.0123, 5.0)
+    '$0.0123 / $5.00'
+    >>> llm_spend_text(5.2, 5.0)
+    '<span class="botlib-loss">$5.20 / $5.00 · budget reached</span>'
+    """
+    if spent is None:
+        return NONE
+    text = money(spent) if budget is None else f"{money(spent)} / {money(budget)}"
+    if budget is not None and spent >= budget:
+        return f'<span class="botlib-loss">{text} · budget reached</span>'
+    return text
