@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,8 @@ __all__ = [
     "run_cycles",
     "reports_table",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def build_engine(settings: Settings, store: Store, clock: Clock | None = None) -> Engine:
@@ -105,7 +108,15 @@ def backfill(
     step: timedelta,
     progress: bool = False,
 ) -> list[CycleReport]:
-    """Replay cycles from `start` to `end` through the real engine on a manual clock."""
+    """Replay cycles from `start` to `end` through the real engine on a manual clock.
+
+    The OpenAI analyst is swapped for the rules analyst unless its answers come from the replay
+    cache: days of history would be hundreds of paid calls nobody asked for.
+    """
+    if settings.resolved_analyst == "openai" and settings.llm_cache != "replay":
+        log.info("backfill decides with the offline rules analyst (BOTLIB_LLM_CACHE=replay"
+                 " replays recorded LLM answers instead)")  # fmt: skip
+        settings = settings.model_copy(update={"analyst": "rules"})
     clock = ManualClock(start)
     engine = build_engine(settings, store, clock)
     reports: list[CycleReport] = []

@@ -1,3 +1,4 @@
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -5,7 +6,9 @@ import pytest
 from botlib.config import load_settings
 from botlib.errors import ConfigError
 from botlib.store import Store
-from botlib.wiring import backfill_to_now, build_engine, ensure_assets, reports_table
+from botlib.wiring import backfill, backfill_to_now, build_engine, ensure_assets, reports_table
+from tests.conftest import T0, openai_settings
+from tests.fakes.openai_server import FakeOpenAI
 
 
 def test_backfill_fills_the_gap_once(tmp_path: Path) -> None:
@@ -40,3 +43,14 @@ def test_openai_without_a_key_names_the_variable(tmp_path: Path) -> None:
     settings = load_settings(None, analyst="openai")
     with Store(tmp_path / "b.db") as store, pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         build_engine(settings, store)
+
+
+def test_backfill_never_pays_for_an_llm(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    settings = openai_settings(fake_openai)
+    with Store(tmp_path / "b.db") as store:
+        ensure_assets(store, ["BTC/USD"])
+        reports = backfill(settings, store, ["BTC/USD"], T0, T0 + timedelta(hours=3),
+                           timedelta(hours=1))  # fmt: skip
+        analysts = {r["analyst"] for r in store.rows("SELECT analyst FROM ai_decision_logs")}
+    assert len(reports) == 4 and analysts == {"rules"}
+    assert fake_openai.requests == []
