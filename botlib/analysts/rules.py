@@ -91,21 +91,11 @@ class RulesAnalyst:
                 "rsi": round(float(row.rsi), 2),
             },
         )
-        request = {
-            "symbol": context.symbol,
-            "bar_time": context.last_bar_time.isoformat(),
-            "close": float(row.close),
-            "indicators": {
-                k: _num(row[k]) for k in ("rsi", "macd_hist", "sma_20", "sma_50", "atr")
-            },
-            "position_qty": context.position.qty if context.position else 0.0,
-            "smc": context.smc,
-        }
         return AnalystResult(
             decision=decision,
             analyst=self.name,
             model=self.model,
-            request=request,
+            request=_request(context, row),
             call=CallRecord(
                 prompt={"bullish": bull, "bearish": bear},
                 response=decision.model_dump(mode="json"),
@@ -157,6 +147,18 @@ class RulesAnalyst:
             return Action.BUY, [*bull, f"{len(bull)}/4 bullish while flat"]
         state = "long" if holding else "flat"
         return Action.HOLD, [f"{len(bull)}/4 bullish, {len(bear)}/4 bearish while {state}"]
+
+
+def _request(context: MarketContext, row: Any) -> dict[str, Any]:
+    """Return what the rules looked at (the log row's `request`)."""
+    return {
+        "symbol": context.symbol,
+        "bar_time": context.last_bar_time.isoformat(),
+        "close": float(row.close),
+        "indicators": {k: _num(row[k]) for k in ("rsi", "macd_hist", "sma_20", "sma_50", "atr")},
+        "position_qty": context.position.qty if context.position else 0.0,
+        "smc": context.smc,
+    }
 
 
 def _num(value: Any) -> float | None:
