@@ -18,12 +18,13 @@ import pandas as pd
 from botlib.analysts.base import AnalystResult, CallRecord, MarketContext
 from botlib.analysts.validation import decision_problem
 from botlib.clock import SystemClock
-from botlib.errors import BotlibError, DataError
+from botlib.errors import BotlibError, DataError, StaleDataError
 from botlib.execution import Executor
 from botlib.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
 from botlib.logs import log_context
 from botlib.models import TIMEFRAMES, AssetSettings, CycleReport, CycleStatus, Decision, Position
 from botlib.ports import Analyst, Broker, Clock, MarketData
+from botlib.reconcile import reconcile
 from botlib.reflection import reflect_pending
 from botlib.risk import RiskLimits, check, trading_state
 from botlib.smc.features import smc_features, summary
@@ -88,6 +89,9 @@ class Engine:
     def _guarded(self, cycle_id: str, asset: AssetSettings, now: datetime) -> CycleReport:
         try:
             return self._run(cycle_id, asset, now)
+        except StaleDataError as exc:  # nothing new to decide on: skipped, not failed
+            self.store.finish_cycle(cycle_id, now, status="skipped", reason=str(exc))
+            return CycleReport(cycle_id, asset.symbol, CycleStatus.SKIPPED, reason=str(exc))
         except BotlibError as exc:
             return self._fail(cycle_id, asset.symbol, now, str(exc), type(exc).__name__)
         except Exception as exc:  # a crash must still leave a consistent, explained record
@@ -102,7 +106,7 @@ class Engine:
         bars = self._features(asset, now)
         bar_time = bars.index[-1].to_pydatetime()
         price = self.market.latest_price(asset.symbol, now)
-        position = self._position(asset)
+        position = reconcile(self.store, self.broker, self.executor, asset, now, cycle_id)
         exit_report = self._enforce_exits(cycle_id, asset, bars.iloc[-1], bar_time, position, now)
         if exit_report is not None:
             return exit_report
@@ -120,7 +124,7 @@ class Engine:
         validate_bars(bars)
         width = timedelta(minutes=TIMEFRAMES[asset.timeframe])
         if bars.index[-1] + width < now - 3 * width:
-            raise DataError(f"stale data: last bar {bars.index[-1]:%Y-%m-%d %H:%M}Z")
+            raise StaleDataError(f"stale data: last bar {bars.index[-1]:%Y-%m-%d %H:%M}Z")
         self._save_new_bars(asset, bars)
         features = add_indicators(bars)
         last = features.iloc[-1][list(INDICATOR_COLUMNS)]
@@ -137,16 +141,6 @@ class Engine:
         fresh = bars if newest is None else bars[bars.index > pd.Timestamp(newest)]
         if len(fresh):
             self.store.save_bars(asset.symbol, asset.timeframe, fresh)
-
-    def _position(self, asset: AssetSettings) -> Position | None:
-        """Take the broker's position as truth; adopt one the DB lost (default SL/TP)."""
-        held = self.broker.position(asset.symbol)
-        if held is not None and self.store.get_position(asset.symbol) is None:
-            log.warning("adopting broker position the DB did not know: qty=%s", held.qty)
-            self.executor.adopt_position(asset, held, self.clock.now())
-        if held is None and self.store.get_position(asset.symbol) is not None:
-            self.store.set_position(asset.symbol, None)
-        return held
 
     def _enforce_exits(
         self,

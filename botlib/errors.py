@@ -8,6 +8,9 @@ __all__ = [
     "DataError",
     "UnknownSymbolError",
     "OrderRejectedError",
+    "BrokerError",
+    "BrokerUnavailableError",
+    "StaleDataError",
     "AnalystError",
     "StoreError",
 ]
@@ -23,6 +26,10 @@ class ConfigError(BotlibError):
 
 class DataError(BotlibError):
     """Market data that cannot be traded on: NaN, gaps, wrong order, too short."""
+
+
+class StaleDataError(DataError):
+    """No new bar for several intervals: the cycle is skipped, not failed."""
 
 
 class UnknownSymbolError(BotlibError):
@@ -49,6 +56,19 @@ class OrderRejectedError(BotlibError):
 
 
 DUPLICATE_CLIENT_ORDER_ID = 40010001
+
+
+class BrokerError(BotlibError):
+    """The broker answered with an error (status and Alpaca's code when it sent one)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class BrokerUnavailableError(BrokerError):
+    """No usable answer: a timeout, a dropped connection, a 5xx or 429; a write may have landed."""
 
 
 class AnalystError(BotlibError):

@@ -58,7 +58,7 @@ class Executor:
 
     def close(
         self,
-        cycle_id: str,
+        cycle_id: str | None,
         decision_id: int | None,
         symbol: str,
         position: Position,
@@ -81,7 +81,7 @@ class Executor:
 
     def _record(
         self,
-        cycle_id: str,
+        cycle_id: str | None,
         decision_id: int | None,
         order: Order,
         reason: str,

@@ -245,3 +245,22 @@ _REFLECTION_COLUMNS: dict[str, type] = {
     "cache": str,
     "called_at": str,
 }
+
+
+@migrations()
+def m004_reconciliations(db: Database) -> None:
+    """Record every correction reconciliation makes (the broker is the truth)."""
+    db.table("reconciliations").create(
+        {
+            "id": int,
+            "ts": str,
+            "cycle_id": str,
+            "symbol": str,
+            "kind": str,  # adopted | cleared | qty_corrected | open_order
+            "db_qty": float,
+            "broker_qty": float,
+            "detail": str,
+        },
+        pk="id",
+    )
+    db.table("reconciliations").create_index(["symbol", "ts"])

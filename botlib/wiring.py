@@ -18,7 +18,7 @@ from botlib.engine import Engine
 from botlib.errors import ConfigError
 from botlib.llm import ChatModel, LlmCache
 from botlib.models import TIMEFRAMES, CycleReport
-from botlib.ports import Analyst, Clock
+from botlib.ports import Analyst, Broker, Clock, MarketData
 from botlib.pricing import load_prices
 from botlib.risk import RiskLimits
 from botlib.sim import SimBroker, SimMarket
@@ -27,6 +27,7 @@ from botlib.store import Store
 __all__ = [
     "build_engine",
     "build_analyst",
+    "build_alpaca",
     "ensure_assets",
     "backfill",
     "backfill_to_now",
@@ -38,26 +39,54 @@ log = logging.getLogger(__name__)
 
 
 def build_engine(settings: Settings, store: Store, clock: Clock | None = None) -> Engine:
-    """Wire market, broker and analyst for the configured mode (sim is the only one so far)."""
+    """Wire market, broker and analyst for the configured mode: sim, or Alpaca paper/live."""
     clock = clock or SystemClock()
-    mode = settings.resolved_mode
-    if mode != "sim":
-        raise ConfigError(
-            f"mode {mode!r} needs the Alpaca adapter, which is not available yet;"
-            " set BOTLIB_MODE=sim (or remove the Alpaca keys) to use the simulator"
+    market: MarketData
+    broker: Broker
+    if settings.resolved_mode == "sim":
+        market = SimMarket()
+        broker = SimBroker(
+            store,
+            market,
+            clock,
+            cash=settings.sim_cash,
+            fee_rate=settings.sim_fee_rate,
+            slippage_bps=settings.sim_slippage_bps,
         )
-    market = SimMarket()
-    broker = SimBroker(
-        store,
-        market,
-        clock,
-        cash=settings.sim_cash,
-        fee_rate=settings.sim_fee_rate,
-        slippage_bps=settings.sim_slippage_bps,
-    )
+    else:
+        market, broker = build_alpaca(settings, store)
     risk = RiskLimits(max_drawdown_pct=settings.max_drawdown_pct)
     analyst = build_analyst(settings, store, clock)
     return Engine(market, broker, analyst, store, risk=risk, clock=clock)
+
+
+def build_alpaca(settings: Settings, store: Store) -> tuple[MarketData, Broker]:
+    """Return Alpaca market data and broker; live trading needs an explicit opt-in."""
+    from botlib.alpaca.broker import AlpacaBroker
+    from botlib.alpaca.http import data_client, trading_client
+    from botlib.alpaca.market import AlpacaMarket
+
+    mode = settings.resolved_mode
+    if mode == "live" and settings.live_confirm.strip().lower() != "yes":
+        raise ConfigError(
+            "BOTLIB_MODE=live trades real money: also set BOTLIB_LIVE_CONFIRM=yes to confirm"
+            " (or use BOTLIB_MODE=paper)"
+        )
+    key, secret = settings.alpaca_api_key, settings.alpaca_secret_key
+    missing = [n for n, v in (("ALPACA_API_KEY", key), ("ALPACA_SECRET_KEY", secret)) if not v]
+    if missing or key is None or secret is None:
+        raise ConfigError(
+            f"BOTLIB_MODE={mode} needs {' and '.join(missing)} (environment or .env);"
+            " or BOTLIB_MODE=sim for the simulator"
+        )
+    timeout = settings.alpaca_timeout_s
+    trading = trading_client(
+        key.get_secret_value(), secret.get_secret_value(), paper=mode == "paper",
+        url=settings.alpaca_trading_url, timeout_s=timeout,
+    )  # fmt: skip
+    log.info("trading on the Alpaca %s account", mode.upper())
+    broker = AlpacaBroker(trading, mode, fill_wait_s=settings.alpaca_fill_wait_s)
+    return AlpacaMarket(data_client(settings.alpaca_data_url, timeout), store), broker
 
 
 def build_analyst(settings: Settings, store: Store, clock: Clock) -> Analyst:

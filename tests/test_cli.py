@@ -59,7 +59,7 @@ def test_cycle_in_sim_mode_records_and_never_orders_twice(tmp_path: Path) -> Non
     [
         (["cycle", "--symbol", "DOGE/USD"], {}, "error: unknown symbol 'DOGE/USD'; known: BTC/USD"),
         (["status"], {"BOTLIB_DB": "missing.db"}, "error: database missing.db does not exist"),
-        (["tick"], {"BOTLIB_MODE": "paper"}, "error: mode 'paper' needs the Alpaca adapter"),
+        (["tick"], {"BOTLIB_MODE": "paper"}, "error: BOTLIB_MODE=paper needs ALPACA_API_KEY"),
         (
             ["tick"],
             {"BOTLIB_ANALYST": "openai"},

@@ -33,9 +33,20 @@ def test_ensure_assets_keeps_existing_settings(tmp_path: Path) -> None:
         assert store.get_asset("BTC/USD").interval_minutes == 5
 
 
-def test_unbuilt_adapters_are_refused_clearly(tmp_path: Path) -> None:
-    settings = load_settings(None, mode="live")
-    with Store(tmp_path / "b.db") as store, pytest.raises(ConfigError, match="not available yet"):
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"mode": "live", "alpaca_api_key": "k", "alpaca_secret_key": "s"},
+            "BOTLIB_LIVE_CONFIRM=yes",
+        ),
+        ({"mode": "live", "live_confirm": "yes"}, "ALPACA_API_KEY and ALPACA_SECRET_KEY"),
+        ({"mode": "paper", "alpaca_api_key": "k"}, "needs ALPACA_SECRET_KEY"),
+    ],
+)
+def test_alpaca_modes_refuse_clearly(tmp_path: Path, fields: dict[str, str], message: str) -> None:
+    settings = load_settings(None, **fields)
+    with Store(tmp_path / "b.db") as store, pytest.raises(ConfigError, match=message):
         build_engine(settings, store)
 
 

@@ -1,0 +1,68 @@
+"""Reconciliation at the start of each cycle: the broker's positions and orders are the truth.
+
+After a crash, a manual trade in Alpaca's web UI or a partial fill, the bot's `positions` table
+can disagree with the account. Each difference is corrected and recorded in `reconciliations`
+(and logged), so an operator can see what changed and why.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from botlib.execution import Executor
+from botlib.models import AssetSettings, Position
+from botlib.ports import Broker
+from botlib.store import Store, iso
+
+__all__ = ["reconcile"]
+
+log = logging.getLogger(__name__)
+
+
+def _record(
+    store: Store, now: datetime, cycle_id: str | None, symbol: str, kind: str,
+    db_qty: float | None, broker_qty: float | None, detail: str,
+) -> None:  # fmt: skip
+    log.warning("reconciliation: %s %s (db %s, broker %s): %s", kind, symbol, db_qty,
+                broker_qty, detail)  # fmt: skip
+    with store.transaction():
+        store.db.table("reconciliations").insert(
+            {"ts": iso(now), "cycle_id": cycle_id, "symbol": symbol, "kind": kind,
+             "db_qty": db_qty, "broker_qty": broker_qty, "detail": detail}
+        )  # fmt: skip
+
+
+def reconcile(
+    store: Store,
+    broker: Broker,
+    executor: Executor,
+    asset: AssetSettings,
+    now: datetime,
+    cycle_id: str | None = None,
+) -> Position | None:
+    """Make the bot's position for `asset` match the broker's; return the broker's position."""
+    symbol = asset.symbol
+    held = broker.position(symbol)
+    booked = store.get_position(symbol)
+    booked_qty = None if booked is None else float(booked["qty"])
+    if held is not None and booked is None:
+        executor.adopt_position(asset, held, now)
+        why = "a position the bot did not know (manual trade or lost write): default SL/TP"
+        _record(store, now, cycle_id, symbol, "adopted", None, held.qty, why)
+    elif held is None and booked is not None:
+        store.set_position(symbol, None)
+        _record(store, now, cycle_id, symbol, "cleared", booked_qty, None,
+                "the broker holds nothing (closed outside the bot)")  # fmt: skip
+    elif held is not None and booked_qty is not None and not _same(held.qty, booked_qty):
+        store.set_position(
+            symbol,
+            {"qty": held.qty, "avg_entry_price": held.avg_entry_price, "updated_at": iso(now)},
+        )
+        _record(store, now, cycle_id, symbol, "qty_corrected", booked_qty, held.qty,
+                "quantity differs (partial fill, fee or manual trade)")  # fmt: skip
+    return held
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1.0)
