@@ -34,7 +34,7 @@ class Price:
         """Return the USD cost of one call.
 
         >>> round(Price(2.50, 1.25, 10.00, "2026-11").cost(1000, 200, 400), 6)
-        0.0045
+        0.004
         """
         fresh = prompt_tokens - cached_tokens
         usd = fresh * self.input + cached_tokens * self.cached_input

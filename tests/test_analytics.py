@@ -22,6 +22,12 @@ from botlib.analytics import drawdown, max_drawdown_pct, metrics, sharpe_ratio, 
         "botlib.smc.sessions",
         "botlib.smc.features",
         "botlib.analysts.smc_rules",
+        "botlib.analysts.schema",
+        "botlib.pricing",
+        "botlib.ui.shaping",
+        "botlib.alpaca.symbols",
+        "botlib.alpaca.market",
+        "botlib.alpaca.broker",
     ],
 )
 def test_docstring_examples_run(module: str) -> None:

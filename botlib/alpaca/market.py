@@ -61,13 +61,13 @@ def fill_gaps(frame: pd.DataFrame, width: timedelta) -> pd.DataFrame:
     """
     if len(frame) < 2:
         return frame
+    longest = int(max((frame.index[1:] - frame.index[:-1]) / width)) - 1  # missing in a row
+    if longest <= 0:
+        return frame
+    if longest > MAX_FILL:
+        raise DataError(f"{longest} bars missing in a row (at most {MAX_FILL} are filled)")
     full = pd.date_range(frame.index[0], frame.index[-1], freq=width, name=frame.index.name)
     missing = full.difference(frame.index)
-    if missing.empty:
-        return frame
-    holes = (full.isin(missing).astype(int).groupby((~full.isin(missing)).cumsum()).sum()).max()
-    if holes > MAX_FILL:
-        raise DataError(f"{holes} bars missing in a row (at most {MAX_FILL} are filled)")
     filled = frame.reindex(full)
     close = filled["close"].ffill()
     for name in ("open", "high", "low"):
