@@ -9,6 +9,7 @@ backoff (tenacity); writes never are (the broker looks an order up before resend
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -71,6 +72,12 @@ def data_client(url: str | None, timeout_s: float) -> Any:
     return bound(CryptoHistoricalDataClient(url_override=url), timeout_s)
 
 
+def _page_text(body: str) -> str:
+    """Summarise a non-JSON error body (a proxy's HTML page) in a few plain words."""
+    plain = " ".join(re.sub(r"<[^>]*>", " ", body).split())
+    return f"{plain[:120]} (an HTML page, not Alpaca's JSON)" if "<" in body else plain[:200]
+
+
 def _body(exc: Any) -> tuple[int | None, str | None]:
     """Read Alpaca's `{"code", "message"}`; an HTML error page (a proxy's 502) has neither."""
     try:
@@ -86,7 +93,7 @@ def translate(exc: Exception, what: str) -> BrokerError | OrderRejectedError:
     if isinstance(exc, APIError):
         status = exc.status_code
         code, message = _body(exc)
-        text = message or str(exc).strip()[:200] or "no body"
+        text = message or _page_text(str(exc))
         if status is not None and (status >= 500 or status == 429):
             return BrokerUnavailableError(
                 f"{what}: HTTP {status}: {text}", status=status, code=code

@@ -41,7 +41,7 @@ def _timeframe(name: str) -> Any:
 
 def bars_frame(bars: list[Any]) -> pd.DataFrame:
     """Turn SDK `Bar`s into our frame: UTC index of bar open times, float columns, sorted."""
-    index = pd.DatetimeIndex([pd.Timestamp(b.timestamp).tz_convert("UTC") for b in bars], name="ts")
+    index = pd.DatetimeIndex(pd.to_datetime([b.timestamp for b in bars], utc=True), name="ts")
     frame = pd.DataFrame(
         {name: [float(getattr(b, name)) for b in bars] for name in COLUMNS}, index=index
     )
