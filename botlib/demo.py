@@ -7,6 +7,7 @@ Ctrl-C (or SIGTERM) stops the loop and Voila, everything the demo started.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 
@@ -22,7 +23,11 @@ DEMO_ASSET = {"timeframe": "15Min", "interval_minutes": 1}
 
 
 def run_demo(settings: Settings, days: float, port: int, ip: str) -> int:
-    """Prepare the database, start `botlib run --loop`, serve until interrupted."""
+    """Prepare the database, start `botlib run --loop`, serve until interrupted.
+
+    The demo always trades the simulator, even when Alpaca keys are configured.
+    """
+    settings = settings.model_copy(update={"mode": "sim"})
     with Store(settings.db_path) as store:
         ensure_assets(store, settings.symbols, **DEMO_ASSET)
         reports = backfill_to_now(settings, store, days, progress=sys.stderr.isatty())
@@ -32,6 +37,7 @@ def run_demo(settings: Settings, days: float, port: int, ip: str) -> int:
     )
     loop = subprocess.Popen(
         [sys.executable, "-m", "botlib", "--db", str(settings.db_path), "run", "--loop"],
+        env=os.environ | {"BOTLIB_MODE": "sim"},
         start_new_session=True,  # Ctrl-C reaches only us; we stop the loop in order
     )
     try:

@@ -142,6 +142,11 @@ def backfill(
     The OpenAI analyst is swapped for the rules analyst unless its answers come from the replay
     cache: days of history would be hundreds of paid calls nobody asked for.
     """
+    if settings.resolved_mode != "sim":
+        raise ConfigError(
+            f"backfill replays history in the simulator, not on Alpaca (BOTLIB_MODE is"
+            f" {settings.resolved_mode}): use BOTLIB_MODE=sim with its own BOTLIB_DB"
+        )
     if settings.resolved_analyst == "openai" and settings.llm_cache != "replay":
         log.info("backfill decides with the offline rules analyst (BOTLIB_LLM_CACHE=replay"
                  " replays recorded LLM answers instead)")  # fmt: skip

@@ -4,8 +4,12 @@ Every fault on the order path must leave exactly one order at the venue and a DB
 """
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -263,3 +267,29 @@ def test_keys_never_reach_the_database(
     paper_engine(alpaca, store, clock, ScriptedAnalyst(buy)).run_cycle("BTC/USD")
     dump = "\n".join(store.db.conn.iterdump())
     assert "BUY" in dump and alpaca.key_id not in dump and alpaca.secret_key not in dump
+
+
+def test_the_cli_trades_paper_with_keys_from_the_environment(
+    alpaca: FakeAlpaca, tmp_path: Path
+) -> None:
+    alpaca.now = None  # real time: the CLI runs on the system clock
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTLIB_", "ALPACA_"))}
+    env |= {
+        "ALPACA_API_KEY": alpaca.key_id,
+        "ALPACA_SECRET_KEY": alpaca.secret_key,
+        "ALPACA_TRADING_URL": alpaca.url,
+        "ALPACA_DATA_URL": alpaca.url,
+        "BOTLIB_DB": str(tmp_path / "paper.db"),
+        "BOTLIB_LOG_JSON": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "botlib", "cycle", "--symbol", "BTC/USD"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("BTC/USD ok ")
+    assert "trading on the Alpaca PAPER account" in result.stderr
+    assert alpaca.key_id not in result.stderr + result.stdout
+    assert alpaca.secret_key not in result.stderr + result.stdout
+    with Store(tmp_path / "paper.db", read_only=True) as store:
+        assert store.rows("SELECT mode, status FROM cycles") == [{"mode": "paper", "status": "ok"}]

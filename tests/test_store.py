@@ -18,7 +18,12 @@ def test_migrations_are_idempotent_and_wal_is_on(tmp_path: Path) -> None:
     Store(tmp_path / "a.db").close()
     with Store(tmp_path / "a.db") as again:
         applied = again.rows("SELECT name FROM _sqlite_migrations ORDER BY id")
-        assert [r["name"] for r in applied] == ["m001_initial", "m002_sim_venue", "m003_llm_audit"]
+        assert [r["name"] for r in applied] == [
+            "m001_initial",
+            "m002_sim_venue",
+            "m003_llm_audit",
+            "m004_reconciliations",
+        ]
         assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

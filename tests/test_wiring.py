@@ -65,3 +65,9 @@ def test_backfill_never_pays_for_an_llm(tmp_path: Path, fake_openai: FakeOpenAI)
         analysts = {r["analyst"] for r in store.rows("SELECT analyst FROM ai_decision_logs")}
     assert len(reports) == 4 and analysts == {"rules"}
     assert fake_openai.requests == []
+
+
+def test_backfill_refuses_to_replay_history_on_alpaca(tmp_path: Path) -> None:
+    settings = load_settings(None, mode="paper", alpaca_api_key="k", alpaca_secret_key="s")
+    with Store(tmp_path / "b.db") as store, pytest.raises(ConfigError, match="simulator"):
+        backfill(settings, store, ["BTC/USD"], T0, T0 + timedelta(hours=1), timedelta(hours=1))
