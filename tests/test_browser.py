@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Iterator
@@ -68,6 +69,21 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
             context.close()
 
 
+@contextlib.contextmanager
+def _voila(
+    db: Path, env: dict[str, str], tmp_path: Path, notebook: Path | None = None
+) -> Iterator[str]:
+    """Serve `notebook` (the dashboard by default) on a free port; yield its URL; stop cleanly."""
+    port = free_port()
+    server = run_server(db, port, notebook=notebook, env=env, runtime_dir=tmp_path / "voila")
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_up(url, timeout=60, process=server)
+        yield url
+    finally:
+        assert stop_server(server, timeout=15) == 0
+
+
 def _watch(page: Page) -> tuple[list[str], list[str]]:
     """Collect console errors and uncaught page errors; the expected font ones go apart."""
     errors: list[str] = []
@@ -90,12 +106,8 @@ def test_dashboard_draws_and_refreshes_without_reload(
     record_property: pytest.RecordProperty,
 ) -> None:
     db = copy_db(demo_db, tmp_path / "live.db")
-    port = free_port()
     started = time.monotonic()
-    server = run_server(db, port, env=jupyter_env, runtime_dir=tmp_path / "voila")
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        wait_until_up(url, timeout=60, process=server)
+    with _voila(db, jupyter_env, tmp_path) as url:
         page = browser.new_page()
         errors, noise = _watch(page)
         page.goto(url)
@@ -121,8 +133,6 @@ def test_dashboard_draws_and_refreshes_without_reload(
         record_property("start_to_drawn_s", round(drawn_s, 2))
         record_property("write_to_browser_s", round(refresh_s, 2))
         print(f"\nVoila start -> charts drawn {drawn_s:.1f} s; new cycle -> page {refresh_s:.1f} s")
-    finally:
-        assert stop_server(server, timeout=15) == 0
 
 
 def test_ai_log_explorer_works_under_voila(
@@ -138,13 +148,7 @@ def test_ai_log_explorer_works_under_voila(
         for symbol in ("BTC/USD", "SOL/USD"):
             engine.run_cycle(symbol, force=True)
         calls = store.db["ai_decision_logs"].count
-    port = free_port()
-    server = run_server(
-        db, port, notebook=AI_LOGS_NOTEBOOK, env=jupyter_env, runtime_dir=tmp_path / "voila"
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        wait_until_up(url, timeout=60, process=server)
+    with _voila(db, jupyter_env, tmp_path, notebook=AI_LOGS_NOTEBOOK) as url:
         page = browser.new_page()
         errors, noise = _watch(page)
         page.goto(url)
@@ -164,5 +168,3 @@ def test_ai_log_explorer_works_under_voila(
         assert CANARY_KEY not in page.content()
         assert errors == []
         assert len(noise) <= 2
-    finally:
-        assert stop_server(server, timeout=15) == 0

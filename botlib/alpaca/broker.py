@@ -95,7 +95,7 @@ class AlpacaBroker:
     def positions(self) -> list[Position]:
         raw: Any = read("read positions", self.client.get_all_positions)
         held = [_position(p) for p in raw if str(p.asset_class.value) == "crypto"]
-        return [p for p in held if p.qty * p.avg_entry_price >= DUST_USD]
+        return [p for p in held if p is not None]
 
     def position(self, symbol: str) -> Position | None:
         try:
@@ -104,8 +104,7 @@ class AlpacaBroker:
             if exc.status == 404:
                 return None
             raise
-        held = _position(raw)
-        return held if held.qty * held.avg_entry_price >= DUST_USD else None
+        return _position(raw)
 
     def get_order_by_client_id(self, client_order_id: str) -> Order | None:
         found = self._find(client_order_id)
@@ -207,5 +206,7 @@ class AlpacaBroker:
         return order
 
 
-def _position(raw: Any) -> Position:
-    return Position(pair(raw.symbol), float(raw.qty), float(raw.avg_entry_price))
+def _position(raw: Any) -> Position | None:
+    """Translate an SDK position; dust (what fees leave, unsellable) counts as flat."""
+    held = Position(pair(raw.symbol), float(raw.qty), float(raw.avg_entry_price))
+    return held if held.qty * held.avg_entry_price >= DUST_USD else None

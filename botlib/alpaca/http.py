@@ -24,7 +24,6 @@ from tenacity import (
 )
 
 from botlib.errors import (
-    DUPLICATE_CLIENT_ORDER_ID,
     BrokerError,
     BrokerUnavailableError,
     OrderRejectedError,
@@ -33,7 +32,7 @@ from botlib.errors import (
 __all__ = ["bound", "trading_client", "data_client", "translate", "call", "read"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+T = TypeVar("T")  # not PEP 695 syntax, so tools on older Pythons can still read the file
 
 
 class _DeadlineAdapter(HTTPAdapter):
@@ -49,7 +48,7 @@ class _DeadlineAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def bound[T](client: T, timeout_s: float) -> T:
+def bound(client: T, timeout_s: float) -> T:  # noqa: UP047
     """Put `client` (an alpaca-py REST client) under a deadline and switch off its retries."""
     session: requests.Session = client._session  # type: ignore[attr-defined]
     for scheme in ("http://", "https://"):
@@ -108,7 +107,7 @@ def translate(exc: Exception, what: str) -> BrokerError | OrderRejectedError:
     raise exc
 
 
-def call[T](what: str, fn: Callable[..., T], *args: Any) -> T:
+def call(what: str, fn: Callable[..., T], *args: Any) -> T:  # noqa: UP047
     """Run one SDK call once, translating its errors."""
     from alpaca.common.exceptions import APIError
 
@@ -118,7 +117,7 @@ def call[T](what: str, fn: Callable[..., T], *args: Any) -> T:
         raise translate(exc, what) from None
 
 
-def read[T](what: str, fn: Callable[..., T], *args: Any) -> T:
+def read(what: str, fn: Callable[..., T], *args: Any) -> T:  # noqa: UP047
     """Run a read-only SDK call, retrying timeouts, 5xx and 429 with backoff (3 attempts)."""
     retrying = retry(
         retry=retry_if_exception_type(BrokerUnavailableError),
@@ -128,7 +127,3 @@ def read[T](what: str, fn: Callable[..., T], *args: Any) -> T:
         reraise=True,
     )
     return retrying(call)(what, fn, *args)
-
-
-def is_duplicate(exc: OrderRejectedError) -> bool:
-    return exc.status == 422 and exc.code == DUPLICATE_CLIENT_ORDER_ID

@@ -14,10 +14,10 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -44,8 +44,9 @@ from tests.fakes.alpaca_state import (
     timeout,
     validate_order,
 )
+from tests.fakes.loopback import Loopback, LoopbackServer
 
-__all__ = ["FakeAlpaca", "Fault", "status", "html", "timeout", "lost_response", "drop", "serve"]
+__all__ = ["FakeAlpaca", "Fault", "status", "html", "timeout", "lost_response", "drop"]
 
 UNAUTHORIZED = {"code": 40110000, "message": "request is not authorized"}
 
@@ -57,13 +58,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeAlpaca
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: LoopbackServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Keep test output clean."""
@@ -118,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_DELETE = do_PATCH = do_GET
 
 
-class FakeAlpaca:
+class FakeAlpaca(Loopback):
     """Start with `with FakeAlpaca() as fake:`; point both SDK clients at `fake.url`."""
 
     def __init__(
@@ -141,7 +137,6 @@ class FakeAlpaca:
         self.requests: list[dict[str, Any]] = []
         self.fees: list[dict[str, Any]] = []
         self.bars = BarGenerator(seed)
-        self.stopping = threading.Event()
         self.account_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"fake-alpaca/{key_id}"))
         self._start_cash = cash
         self._now: datetime | None = None
@@ -149,11 +144,7 @@ class FakeAlpaca:
         self._positions: dict[str, dict[str, Any]] = {}  # "BTCUSD" -> {symbol, qty, cost}
         self._faults: list[list[Any]] = []
         self._lock = threading.RLock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(_Handler)
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Reply]]] = [
             ("GET", re.compile(r"/v2/account"), self._account),
             ("GET", re.compile(r"/v2/assets"), self._assets),
@@ -174,18 +165,7 @@ class FakeAlpaca:
     # ----------------------------------------------------------------- lifecycle, helpers
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> FakeAlpaca:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        return self.origin
 
     @property
     def now(self) -> datetime:
@@ -510,9 +490,3 @@ class FakeAlpaca:
     def _crypto_bars(self, query: dict[str, str], body: Any) -> Reply:
         feed = (self.bar_gaps, self.duplicate_bars, self.frozen_at, self.page_size)
         return Reply(200, bars_page(self.bars, query, self.now, *feed))
-
-
-def serve() -> Iterator[FakeAlpaca]:
-    """Yield a running fake (the body of a `fake_alpaca` fixture)."""
-    with FakeAlpaca() as fake:
-        yield fake

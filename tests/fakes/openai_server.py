@@ -13,12 +13,14 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import bpe_openai
+
+from tests.fakes.loopback import Loopback, LoopbackServer
 
 __all__ = [
     "FakeOpenAI",
@@ -176,13 +178,8 @@ def rejects_json_schema(then: Responder) -> Responder:
     return respond
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeOpenAI
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: LoopbackServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Keep test output clean."""
@@ -218,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (a timeout test): nothing to answer
 
 
-class FakeOpenAI:
+class FakeOpenAI(Loopback):
     """Start with `with FakeOpenAI() as fake:`; point the SDK at `fake.base_url`."""
 
     def __init__(self, default: Responder | None = None) -> None:
@@ -226,18 +223,12 @@ class FakeOpenAI:
         self.queue: deque[Responder] = deque()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
-        self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(_Handler)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"{self.origin}/v1"
 
     def push(self, *responders: Responder) -> None:
         """Queue responders for the next requests (then `default` answers)."""
@@ -252,19 +243,3 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append(request)
             self.headers.append(headers)
-
-    def __enter__(self) -> FakeOpenAI:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-def serve() -> Iterator[FakeOpenAI]:
-    """Yield a running fake (the body of the `fake_openai` fixture)."""
-    with FakeOpenAI() as fake:
-        yield fake
