@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     max_drawdown_pct: float = Field(
         20.0, gt=0, le=100, validation_alias=_env("BOTLIB_MAX_DRAWDOWN_PCT")
     )
+    max_daily_loss_pct: float = Field(
+        5.0, gt=0, le=100, validation_alias=_env("BOTLIB_MAX_DAILY_LOSS_PCT")
+    )
+    max_position_pct: float = Field(
+        25.0, gt=0, le=100, validation_alias=_env("BOTLIB_MAX_POSITION_PCT")
+    )
+    failure_alert_after: int = Field(
+        3, ge=1, le=100, validation_alias=_env("BOTLIB_FAILURE_ALERT_AFTER")
+    )
+    alert_webhook_url: SecretStr | None = Field(
+        None, validation_alias=_env("BOTLIB_ALERT_WEBHOOK_URL")
+    )
     alpaca_api_key: SecretStr | None = Field(None, validation_alias=_env("ALPACA_API_KEY"))
     alpaca_secret_key: SecretStr | None = Field(None, validation_alias=_env("ALPACA_SECRET_KEY"))
     alpaca_trading_url: str | None = Field(None, validation_alias=_env("ALPACA_TRADING_URL"))
@@ -93,7 +105,12 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """List the secret strings, so the log redactor can blank them wherever they appear."""
-        secrets = (self.alpaca_api_key, self.alpaca_secret_key, self.openai_api_key)
+        secrets = (
+            self.alpaca_api_key,
+            self.alpaca_secret_key,
+            self.openai_api_key,
+            self.alert_webhook_url,  # a Slack-style webhook URL carries its own token
+        )
         return [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
 
 

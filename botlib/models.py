@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -78,6 +78,7 @@ class AssetSettings(BaseModel):
     position_size_pct: float = Field(default=10.0, gt=0.0, le=100.0)
     stop_loss_pct: float = Field(default=2.0, gt=0.0, lt=100.0)
     take_profit_pct: float = Field(default=4.0, gt=0.0, le=1000.0)
+    analyst: Literal["rules", "openai"] | None = None  # None: the configured default
     last_cycle_at: datetime | None = None
 
     @field_validator("timeframe")

@@ -264,3 +264,59 @@ def m004_reconciliations(db: Database) -> None:
         pk="id",
     )
     db.table("reconciliations").create_index(["symbol", "ts"])
+
+
+@migrations()
+def m005_operations(db: Database) -> None:
+    """Add what operators and the dashboard need: alerts, operator actions, tick heartbeats,
+    risk limits set from the control notebook, and a per-asset analyst choice."""
+    db.table("alerts").create(
+        {
+            "id": int,
+            "ts": str,
+            "kind": str,  # drawdown | daily_loss | cycle_failures | llm_budget | stale_data
+            "severity": str,  # warning | critical
+            "symbol": str,  # NULL for account-wide alerts
+            "message": str,
+            "cycle_id": str,
+            "delivery": str,  # NULL (no webhook) | sent | failed: <reason>
+        },
+        pk="id",
+        not_null={"ts", "kind", "severity", "message"},
+    )
+    db.table("alerts").create_index(["ts"])
+    db.table("alerts").create_index(["kind", "symbol", "ts"])
+    db.table("operator_actions").create(
+        {
+            "id": int,
+            "ts": str,
+            "actor": str,
+            "action": str,  # pause | resume | interval | position_size | stops | analyst | ...
+            "symbol": str,
+            "params": str,  # JSON
+            "result": str,  # ok | rejected
+            "message": str,
+        },
+        pk="id",
+        not_null={"ts", "action", "result"},
+    )
+    db.table("operator_actions").create_index(["ts"])
+    db.table("ticks").create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "due": int,
+            "ran": int,
+            "failed": int,
+            "next_at": str,
+            "pid": int,
+        },
+        pk="id",
+        not_null={"started_at"},
+    )
+    db.table("ticks").create_index(["started_at"])
+    db.table("bot_settings").create(
+        {"key": str, "value": str, "updated_at": str}, pk="key", not_null={"value"}
+    )
+    db.table("trading_assets").add_column("analyst", str)  # NULL: the configured default

@@ -23,6 +23,7 @@ def test_migrations_are_idempotent_and_wal_is_on(tmp_path: Path) -> None:
             "m002_sim_venue",
             "m003_llm_audit",
             "m004_reconciliations",
+            "m005_operations",
         ]
         assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

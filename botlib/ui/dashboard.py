@@ -20,97 +20,22 @@ import ipywidgets as widgets
 
 from botlib.config import load_settings
 from botlib.queries import (
-    DashboardData,
     account_overview,
     dashboard_data,
     list_assets,
     recent_cycles,
 )
 from botlib.store import Store
-from botlib.ui.charts import COLORS, PriceChart
-from botlib.ui.shaping import (
-    ASSET_STATS,
-    HEADER_STATS,
-    NONE,
-    asset_texts,
-    chart_data,
-    header_texts,
-    slug,
-)
-from botlib.ui.smc_shaping import BREAKS, ZONES
+from botlib.ui.asset_panel import AssetPanel
+from botlib.ui.parts import stat, value_widgets
+from botlib.ui.shaping import HEADER_STATS, header_texts
 from botlib.ui.styles import CSS
 
 __all__ = ["Dashboard", "AssetPanel"]
 
 log = logging.getLogger(__name__)
-_WIDE = ("decision", "reasoning", "cycle", "cycle-reason")  # full-width rows under the chart
 _TICKS = 2**31 - 1  # the Play widget's range; at one tick a second it lasts 68 years
 _BUSY_MS = 1000  # how long a refresh waits for a writer's lock before reporting it
-
-
-def _stat(caption: str, value: widgets.HTML) -> widgets.VBox:
-    label = widgets.HTML(caption)
-    label.add_class("botlib-caption")
-    box = widgets.VBox([label, value])
-    box.add_class("botlib-stat")
-    return box
-
-
-def _values(keys: list[str], suffix: str) -> dict[str, widgets.HTML]:
-    """Build one value widget per key, each with the CSS class the browser test reads."""
-    values = {}
-    for key in keys:
-        value = widgets.HTML(NONE)
-        value.add_class("botlib-value")
-        value.add_class(f"botlib-{key}-{suffix}" if suffix else f"botlib-{key}")
-        values[key] = value
-    return values
-
-
-def _legend() -> widgets.HTML:
-    items = [
-        (COLORS["buy"], "▲ buy"),
-        (COLORS["sell"], "▼ sell"),
-        (COLORS["stop_loss"], "┄ stop"),
-        (COLORS["take_profit"], "┄ target"),
-        (COLORS["entry"], "┈ entry"),
-        (ZONES["bull_fvg"][1], "▮ FVG"),
-        (ZONES["bull_ob"][1], "▮ order block"),
-        (BREAKS["bos"][1], "● BOS"),
-        (BREAKS["choch"][1], "◆ CHoCH"),
-    ]
-    spans = "".join(f'<span style="color:{color}">{text}</span>' for color, text in items)
-    legend = widgets.HTML(spans)
-    legend.add_class("botlib-legend")
-    return legend
-
-
-class AssetPanel:
-    """One asset's chart and stats; `show` changes their values, never the widgets."""
-
-    def __init__(self, symbol: str) -> None:
-        self.symbol = symbol
-        self.chart = PriceChart(symbol)
-        self.values = _values([key for key, _ in ASSET_STATS], slug(symbol))
-        captions = dict(ASSET_STATS)
-        narrow = [k for k in self.values if k not in _WIDE]
-        stats = widgets.GridBox([_stat(captions[k], self.values[k]) for k in narrow])
-        stats.add_class("botlib-stats")
-        wide = widgets.GridBox([_stat(captions[k], self.values[k]) for k in _WIDE])
-        wide.add_class("botlib-wide")
-        title = widgets.HTML(f"<h3>{html.escape(symbol)}</h3>")
-        title.add_class("botlib-title")
-        body = widgets.HBox([self.chart.figure, stats])
-        body.add_class("botlib-body")
-        self.widget = widgets.VBox([widgets.HBox([title, _legend()]), body, wide])
-        self.widget.add_class("botlib-panel")
-        self.widget.add_class(f"botlib-panel-{slug(symbol)}")
-
-    def show(self, data: DashboardData) -> None:
-        """Draw a `DashboardData`; unchanged values send nothing to the browser."""
-        self.chart.update(chart_data(data))
-        for key, text in asset_texts(data).items():
-            self.values[key].value = text
 
 
 class Dashboard:
@@ -135,7 +60,7 @@ class Dashboard:
         self._version: int | None = None
         self.interval_s, self.bars, self.llm_budget_usd = interval_s, bars, llm_budget_usd
         self.panels: dict[str, AssetPanel] = {}
-        self.header = _values([key for key, _ in HEADER_STATS], "")
+        self.header = value_widgets([key for key, _ in HEADER_STATS], "")
         self.status = widgets.HTML("starting…")
         self.status.add_class("botlib-status")
         self.ticker = self._make_ticker(interval_s)
@@ -179,7 +104,7 @@ class Dashboard:
 
     def _layout(self) -> widgets.VBox:
         captions = dict(HEADER_STATS)
-        header = widgets.HBox([_stat(captions[k], v) for k, v in self.header.items()])
+        header = widgets.HBox([stat(captions[k], v) for k, v in self.header.items()])
         header.add_class("botlib-header")
         title = widgets.HTML("<h2>botlib</h2>")
         title.add_class("botlib-brand")
