@@ -12,7 +12,7 @@ from botlib.ui.parts import stat, value_widgets
 from botlib.ui.shaping import ASSET_STATS, asset_texts, chart_data, slug
 from botlib.ui.smc_shaping import BREAKS, ZONES
 
-__all__ = ["AssetPanel"]
+__all__ = ["AssetPanel", "PANEL_CSS"]
 
 _WIDE = ("decision", "reasoning", "cycle", "cycle-reason")  # full-width rows under the chart
 
@@ -61,3 +61,6 @@ class AssetPanel:
         self.chart.update(chart_data(data))
         for key, text in asset_texts(data).items():
             self.values[key].value = text
+
+
+PANEL_CSS = ""  # the panel's own style rules; the dashboard ships them with its stylesheet
