@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8866)
     serve.add_argument("--ip", default="127.0.0.1")
     serve.add_argument("--ai-logs", action="store_true", help="serve the AI-log explorer instead")
+    serve.add_argument(
+        "--with-ai-logs", action="store_true", help="add the AI-log explorer as a dashboard tab"
+    )
     sub.add_parser("status", help="assets, positions and last cycles")
     export = sub.add_parser("export-logs", help="export AI decision logs as JSON or CSV")
     export.add_argument("--format", choices=["json", "csv"], default="json")
@@ -209,7 +212,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from botlib.serve import AI_LOGS_NOTEBOOK, serve_forever
 
     notebook = AI_LOGS_NOTEBOOK if args.ai_logs else None
-    return serve_forever(settings.db_path, args.port, args.ip, notebook=notebook)
+    return serve_forever(
+        settings.db_path, args.port, args.ip, notebook=notebook, ai_logs=args.with_ai_logs
+    )
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:

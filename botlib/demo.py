@@ -41,7 +41,7 @@ def run_demo(settings: Settings, days: float, port: int, ip: str) -> int:
         start_new_session=True,  # Ctrl-C reaches only us; we stop the loop in order
     )
     try:
-        return serve_forever(settings.db_path, port, ip)
+        return serve_forever(settings.db_path, port, ip, ai_logs=True)
     finally:
         loop.terminate()
         try:

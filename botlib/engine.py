@@ -15,22 +15,24 @@ from typing import Any
 
 import pandas as pd
 
+from botlib.alerts import Alerts
 from botlib.analysts.base import AnalystResult, CallRecord, MarketContext
 from botlib.analysts.validation import decision_problem
 from botlib.clock import SystemClock
 from botlib.errors import BotlibError, DataError, StaleDataError
 from botlib.execution import Executor
+from botlib.guards import CycleAlerts, account_status
 from botlib.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
 from botlib.logs import log_context
 from botlib.models import TIMEFRAMES, AssetSettings, CycleReport, CycleStatus, Decision, Position
 from botlib.ports import Analyst, Broker, Clock, MarketData
 from botlib.reconcile import reconcile
 from botlib.reflection import reflect_pending
-from botlib.risk import RiskLimits, check, trading_state
+from botlib.risk import RiskLimits, check
 from botlib.smc.features import smc_features, summary
 from botlib.store import Store, iso
 
-__all__ = ["Engine", "LOOKBACK", "client_order_id"]
+__all__ = ["Engine", "LOOKBACK", "client_order_id", "new_cycle_id", "skip_reason"]
 
 log = logging.getLogger(__name__)
 LOOKBACK = 250  # bars fetched per cycle: SMA(50) and MACD warm-up with room to spare
@@ -39,6 +41,22 @@ LOOKBACK = 250  # bars fetched per cycle: SMA(50) and MACD warm-up with room to 
 def client_order_id(symbol: str, bar_time: datetime, action: str) -> str:
     """Derive the order id from symbol, bar and action, so a rerun can never order twice."""
     return f"{symbol.replace('/', '')}-{bar_time:%Y%m%dT%H%M}-{action.lower()}"
+
+
+def new_cycle_id(symbol: str, now: datetime) -> str:
+    """Name a cycle by its time and symbol (sortable, readable), made unique by a random tail."""
+    return f"{now:%Y%m%dT%H%M%S}-{symbol.replace('/', '')}-{uuid.uuid4().hex[:6]}"
+
+
+def skip_reason(asset: AssetSettings, now: datetime) -> str | None:
+    """Say why the asset should not run now (paused, not due), or None when it is due."""
+    if asset.paused:
+        return "paused"
+    if asset.last_cycle_at is not None:
+        due = asset.last_cycle_at + timedelta(minutes=asset.interval_minutes)
+        if now < due - timedelta(seconds=1):
+            return f"not due until {due:%Y-%m-%d %H:%M:%S}Z"
+    return None
 
 
 class Engine:
@@ -50,21 +68,19 @@ class Engine:
         store: Store,
         risk: RiskLimits | None = None,
         clock: Clock | None = None,
+        alerts: Alerts | None = None,
+        failure_alert_after: int = 3,
     ) -> None:
         self.market, self.broker, self.analyst, self.store = market, broker, analyst, store
         self.risk = risk or RiskLimits()
         self.clock = clock or SystemClock()
         self.executor = Executor(broker, store)
+        self.alerts = alerts
+        self.watch = CycleAlerts(alerts, failure_alert_after)
 
     def skip_reason(self, asset: AssetSettings, now: datetime) -> str | None:
         """Say why the asset should not run now (paused, not due), or None when it is due."""
-        if asset.paused:
-            return "paused"
-        if asset.last_cycle_at is not None:
-            due = asset.last_cycle_at + timedelta(minutes=asset.interval_minutes)
-            if now < due - timedelta(seconds=1):
-                return f"not due until {due:%Y-%m-%d %H:%M:%S}Z"
-        return None
+        return skip_reason(asset, now)
 
     def run_cycle(self, symbol: str, *, force: bool = False) -> CycleReport:
         """Run one cycle; never raises for market, analyst or broker trouble (it records it)."""
@@ -75,7 +91,7 @@ class Engine:
             return CycleReport(
                 cycle_id="-", symbol=symbol, status=CycleStatus.SKIPPED, reason=reason
             )
-        cycle_id = f"{now:%Y%m%dT%H%M%S}-{symbol.replace('/', '')}-{uuid.uuid4().hex[:6]}"
+        cycle_id = new_cycle_id(symbol, now)
         self.store.fail_running_cycles(symbol, now)
         self.store.start_cycle(
             cycle_id, symbol, now, mode=self.broker.mode, analyst=self.analyst.name
@@ -91,6 +107,7 @@ class Engine:
             return self._run(cycle_id, asset, now)
         except StaleDataError as exc:  # nothing new to decide on: skipped, not failed
             self.store.finish_cycle(cycle_id, now, status="skipped", reason=str(exc))
+            self.watch.stale(asset.symbol, str(exc), now, cycle_id)
             return CycleReport(cycle_id, asset.symbol, CycleStatus.SKIPPED, reason=str(exc))
         except BotlibError as exc:
             return self._fail(cycle_id, asset.symbol, now, str(exc), type(exc).__name__)
@@ -100,6 +117,7 @@ class Engine:
 
     def _fail(self, cycle_id: str, symbol: str, now: datetime, why: str, kind: str) -> CycleReport:
         self.store.finish_cycle(cycle_id, now, status="failed", reason=why, error=kind)
+        self.watch.after_failure(symbol, now, cycle_id)
         return CycleReport(cycle_id, symbol, CycleStatus.FAILED, reason=why)
 
     def _run(self, cycle_id: str, asset: AssetSettings, now: datetime) -> CycleReport:
@@ -116,6 +134,7 @@ class Engine:
         )
         called_at = datetime.now(UTC)  # the real wall clock, beside the (maybe simulated) `now`
         result = self._ask(context)
+        self.watch.budget(result.call.error, now, cycle_id)
         decision_id = self._log_decision(cycle_id, context, result, called_at)
         return self._act(cycle_id, asset, context, result.decision, decision_id, bar_time)
 
@@ -222,8 +241,9 @@ class Engine:
         decision_id: int,
         bar_time: datetime,
     ) -> CycleReport:
-        peak = self.store.rows("SELECT max(equity) AS peak FROM equity_snapshots")[0]["peak"]
-        state = trading_state(context.account.equity, peak or context.account.equity, self.risk)
+        status = account_status(self.store, context.account.equity, context.now, self.risk)
+        if status.halted:
+            self.watch.halted(status, context.now, cycle_id)
         verdict = check(
             decision,
             asset=asset,
@@ -231,7 +251,7 @@ class Engine:
             position=context.position,
             price=context.price,
             client_order_id=client_order_id(asset.symbol, bar_time, decision.action.value),
-            state=state,
+            status=status,
             limits=self.risk,
         )
         outcome = _Outcome(

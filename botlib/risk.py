@@ -1,6 +1,7 @@
 """The risk gate: turns a decision into an order, or into a recorded reason for none.
 
-Model output can never change these limits: they come from settings and the asset's row.
+Model output can never change these limits: they come from settings, the operator's overrides
+and the asset's row.
 """
 
 from __future__ import annotations
@@ -10,20 +11,47 @@ from enum import StrEnum
 
 from botlib.models import Account, Action, AssetSettings, Decision, OrderRequest, Position
 
-__all__ = ["RiskLimits", "RiskVerdict", "TradingState", "check", "trading_state"]
+__all__ = [
+    "RiskLimits",
+    "RiskVerdict",
+    "TradingState",
+    "TradingStatus",
+    "ACTIVE",
+    "check",
+    "trading_state",
+]
 
 MIN_ORDER_USD = 1.0  # Alpaca's crypto minimum order value
 
 
 class TradingState(StrEnum):
     ACTIVE = "ACTIVE"  # entries and exits
-    HALTED = "HALTED"  # drawdown limit crossed: exits only
+    HALTED = "HALTED"  # drawdown or daily loss limit crossed: exits only
 
 
 @dataclass(frozen=True, slots=True)
 class RiskLimits:
-    max_drawdown_pct: float = 20.0
+    max_drawdown_pct: float = 20.0  # below the equity peak
+    max_daily_loss_pct: float = 5.0  # below the day's starting equity (UTC day)
+    max_position_pct: float = 25.0  # one entry, % of equity, whatever the decision or asset say
     cash_buffer: float = 0.99  # leave room for slippage so a full-cash buy is not rejected
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStatus:
+    """The account's state, and when HALTED which limit did it (named like its alert kind)."""
+
+    state: TradingState = TradingState.ACTIVE
+    halt: str | None = None  # drawdown | daily_loss
+    limit: str = ""  # "daily loss limit 5.0%": what a denial names
+    detail: str = ""  # the numbers behind it, for the alert
+
+    @property
+    def halted(self) -> bool:
+        return self.state is TradingState.HALTED
+
+
+ACTIVE = TradingStatus()
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +63,38 @@ class RiskVerdict:
     take_profit: float | None = None
 
 
-def trading_state(equity: float, peak: float, limits: RiskLimits) -> TradingState:
-    """HALTED once equity has fallen more than the limit below its peak."""
-    if peak > 0 and (peak - equity) / peak * 100 > limits.max_drawdown_pct:
-        return TradingState.HALTED
-    return TradingState.ACTIVE
+def _pct(value: float) -> str:
+    return f"{value:.1f}%" if round(value, 1) == value else f"{value:g}%"
+
+
+def trading_state(
+    equity: float, peak: float, limits: RiskLimits, day_start: float | None = None
+) -> TradingStatus:
+    """HALTED once equity is more than the drawdown limit below its peak, or at least the daily
+    loss limit below `day_start` (the equity the UTC day began with); ACTIVE otherwise.
+
+    >>> trading_state(94.0, 100.0, RiskLimits(), day_start=100.0).limit
+    'daily loss limit 5.0%'
+    """
+    return _drawdown(equity, peak, limits) or _daily_loss(equity, day_start, limits) or ACTIVE
+
+
+def _drawdown(equity: float, peak: float, limits: RiskLimits) -> TradingStatus | None:
+    if not (peak > 0 and (peak - equity) / peak * 100 > limits.max_drawdown_pct):
+        return None
+    drop = (peak - equity) / peak * 100
+    detail = f"equity {equity:,.2f} is {drop:.2f}% below its peak {peak:,.2f}"
+    limit = f"drawdown limit {_pct(limits.max_drawdown_pct)}"
+    return TradingStatus(TradingState.HALTED, "drawdown", limit, detail)
+
+
+def _daily_loss(equity: float, start: float | None, limits: RiskLimits) -> TradingStatus | None:
+    if not start or start <= 0 or start - equity < start * limits.max_daily_loss_pct / 100:
+        return None
+    drop = (start - equity) / start * 100
+    detail = f"equity {equity:,.2f} is {drop:.2f}% below the day's start {start:,.2f}"
+    limit = f"daily loss limit {_pct(limits.max_daily_loss_pct)}"
+    return TradingStatus(TradingState.HALTED, "daily_loss", limit, detail)
 
 
 def check(
@@ -50,10 +105,13 @@ def check(
     position: Position | None,
     price: float,
     client_order_id: str,
-    state: TradingState = TradingState.ACTIVE,
+    status: TradingStatus = ACTIVE,
     limits: RiskLimits | None = None,
 ) -> RiskVerdict:
-    """Approve, size and bound an order for `decision`, or say why not."""
+    """Approve, size and bound an order for `decision`, or say why not.
+
+    Exits are always allowed: a halted account must still be able to get out.
+    """
     limits = limits or RiskLimits()
     if decision.action is Action.HOLD:
         return RiskVerdict(False, "hold: no order")
@@ -62,7 +120,9 @@ def check(
             return RiskVerdict(False, "denied: no position to sell (no shorting for crypto)")
         order = OrderRequest(decision.symbol, "sell", client_order_id, qty=position.qty)
         return RiskVerdict(True, "approved: close position", order)
-    return _check_buy(decision, asset, account, position, price, client_order_id, state, limits)
+    if status.halted:
+        return RiskVerdict(False, f"denied: trading halted ({status.limit}), exits only")
+    return _check_buy(decision, asset, account, position, price, client_order_id, limits)
 
 
 def _check_buy(
@@ -72,14 +132,11 @@ def _check_buy(
     position: Position | None,
     price: float,
     client_order_id: str,
-    state: TradingState,
     limits: RiskLimits,
 ) -> RiskVerdict:
-    if state is TradingState.HALTED:
-        return RiskVerdict(False, "denied: trading halted (drawdown limit), exits only")
     if position is not None and position.qty > 0:
         return RiskVerdict(False, "denied: already holding a position (one entry per asset)")
-    pct = min(decision.position_size_pct, asset.position_size_pct)
+    pct = min(decision.position_size_pct, asset.position_size_pct, limits.max_position_pct)
     notional = min(account.equity * pct / 100, account.cash * limits.cash_buffer)
     if notional < MIN_ORDER_USD:
         return RiskVerdict(False, f"denied: order value {notional:.2f} USD below the 1 USD minimum")

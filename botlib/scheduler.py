@@ -1,22 +1,29 @@
-"""Ticks: run every due asset once, never two ticks at a time; and a loop for hosts without cron."""
+"""Ticks: run every due asset once, never two ticks at a time; and a loop for hosts without cron.
+
+Each tick that gets the lock leaves a heartbeat row in `ticks` (how many assets were due, ran
+and failed, and when the next one is due), so the dashboard can tell a quiet bot from a dead one.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
-from botlib.clock import SystemClock
+from botlib.clock import SystemClock, floor_time
 from botlib.config import Settings
-from botlib.models import CycleReport
+from botlib.engine import skip_reason
+from botlib.models import CycleReport, CycleStatus
 from botlib.ports import Clock
-from botlib.store import Store
-from botlib.wiring import build_engine
+from botlib.store import Store, iso
+from botlib.wiring import CycleRunner, raise_if_unconfigured
 
-__all__ = ["tick", "run_loop", "lock_path"]
+__all__ = ["tick", "run_tick", "run_asset", "run_loop", "lock_path", "last_tick", "next_due"]
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +34,10 @@ def lock_path(db_path: Path | str) -> str:
 
 
 def tick(settings: Settings, clock: Clock | None = None) -> list[CycleReport] | None:
-    """Run each due, unpaused asset once; return None when another tick holds the lock."""
+    """Run each due, unpaused asset once; return None when another tick holds the lock.
+
+    Raise ConfigError (after recording the failed cycles) when no due asset could run at all.
+    """
     lock = FileLock(lock_path(settings.db_path), timeout=0)
     try:
         lock.acquire()
@@ -35,14 +45,74 @@ def tick(settings: Settings, clock: Clock | None = None) -> list[CycleReport] | 
         log.info("another tick is running; this one exits")
         return None
     try:
-        store = Store(settings.db_path)
-        try:
-            engine = build_engine(settings, store, clock or SystemClock())
-            return [engine.run_cycle(asset.symbol) for asset in store.list_assets()]
-        finally:
-            store.close()
+        with Store(settings.db_path) as store:
+            return run_tick(settings, store, clock or SystemClock())
     finally:
         lock.release()
+
+
+def run_tick(settings: Settings, store: Store, clock: Clock) -> list[CycleReport]:
+    """Run every asset once (those not due report skipped) and leave the heartbeat row."""
+    started = clock.now()
+    assets = store.list_assets()
+    due = sum(skip_reason(asset, started) is None for asset in assets)
+    tick_id = _start_tick(store, started, due)
+    runner = CycleRunner(settings, store, clock)
+    reports: list[CycleReport] = []
+    try:
+        reports = [run_asset(runner, asset.symbol) for asset in assets]
+    finally:
+        _finish_tick(store, tick_id, clock.now(), reports)
+    raise_if_unconfigured(reports)
+    return reports
+
+
+def run_asset(runner: CycleRunner, symbol: str) -> CycleReport:
+    """Run one asset's cycle; anything that escapes becomes a failed report, so others still run."""
+    try:
+        return runner.run(symbol)
+    except Exception as exc:
+        log.exception("%s: the cycle could not run", symbol)
+        return CycleReport("-", symbol, CycleStatus.FAILED, reason=f"{type(exc).__name__}: {exc}")
+
+
+def _start_tick(store: Store, started: datetime, due: int) -> int:
+    row = {"started_at": iso(started), "due": due, "pid": os.getpid()}
+    with store.transaction():
+        return int(store.db.table("ticks").insert(row).last_pk)  # type: ignore[arg-type]
+
+
+def _finish_tick(store: Store, tick_id: int, now: datetime, reports: list[CycleReport]) -> None:
+    ran = [r for r in reports if not (r.status is CycleStatus.SKIPPED and r.cycle_id == "-")]
+    fields = {
+        "finished_at": iso(now),
+        "ran": len(ran),
+        "failed": sum(r.status is CycleStatus.FAILED for r in reports),
+        "next_at": iso(next_due(store, now)),
+    }
+    with store.transaction():
+        store.db.table("ticks").update(tick_id, fields)
+
+
+def next_due(store: Store, now: datetime) -> datetime:
+    """Return when the next unpaused asset is due, or the next minute when that is unknown."""
+    next_minute = floor_time(now, 1) + timedelta(minutes=1)
+    times = [
+        asset.last_cycle_at + timedelta(minutes=asset.interval_minutes)
+        if asset.last_cycle_at is not None
+        else next_minute
+        for asset in store.list_assets()
+        if not asset.paused
+    ]
+    return min(times, default=next_minute)
+
+
+def last_tick(store: Store) -> dict[str, Any] | None:
+    """Return the newest heartbeat row, or None (works on a read-only store)."""
+    if "ticks" not in store.db.table_names():
+        return None
+    found = store.rows("SELECT * FROM ticks ORDER BY started_at DESC, id DESC LIMIT 1")
+    return found[0] if found else None
 
 
 def run_loop(settings: Settings, stop: threading.Event, every_seconds: float = 60.0) -> int:

@@ -45,13 +45,20 @@ NOTEBOOK = Path(botlib.__file__).resolve().parents[1] / "notebooks" / "dashboard
 AI_LOGS_NOTEBOOK = NOTEBOOK.parent / "ai_logs.ipynb"  # the read-only AI-log explorer
 KERNEL = "botlib"
 _SECRET_PREFIXES = ("ALPACA_", "OPENAI_")
-_SECRET_MARKERS = ("SECRET", "TOKEN", "PASSWORD", "API_KEY")
+_SECRET_MARKERS = ("SECRET", "TOKEN", "PASSWORD", "API_KEY", "WEBHOOK")
+AI_LOGS_TAB = "BOTLIB_DASHBOARD_AI_LOGS"  # the dashboard notebook adds the AI-log explorer tab
 
 log = logging.getLogger(__name__)
 
 
-def child_env(db_path: Path | str, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Return the Voila process's environment: `base` minus secrets, plus absolute `BOTLIB_DB`."""
+def child_env(
+    db_path: Path | str, base: Mapping[str, str] | None = None, *, ai_logs: bool = False
+) -> dict[str, str]:
+    """Return the Voila process's environment: `base` minus secrets, plus absolute `BOTLIB_DB`.
+
+    `ai_logs` asks the dashboard for its second tab, the AI-log explorer (same kernel, same
+    single notebook: nothing more is exposed).
+    """
     env = {
         name: value
         for name, value in (os.environ if base is None else base).items()
@@ -59,32 +66,49 @@ def child_env(db_path: Path | str, base: Mapping[str, str] | None = None) -> dic
         and not any(marker in name.upper() for marker in _SECRET_MARKERS)
     }
     env["BOTLIB_DB"] = str(Path(db_path).expanduser().absolute())
+    env.pop(AI_LOGS_TAB, None)
+    if ai_logs:
+        env[AI_LOGS_TAB] = "1"
     return env
 
 
 def voila_config(
-    runtime_dir: Path | str, *, cull_idle_timeout: int = 300, cull_interval: int = 60
+    runtime_dir: Path | str,
+    *,
+    cull_idle_timeout: int = 120,
+    cull_interval: int = 30,
+    pool_size: int = 1,
 ) -> dict[str, Any]:
     """Return the Voila settings that lock the server down (written as `voila.json`).
 
     A config file rather than command-line flags, because traitlets deprecates `--X=[]`, the
-    only command-line spelling of the empty `file_allowlist`.
+    only command-line spelling of the empty `file_allowlist`. `pool_size` kernels are kept
+    pre-heated (the notebook already ran), so a page paints without waiting for a kernel; a kernel
+    whose page is gone is shut down by the page's unload beacon, or culled once idle for
+    `cull_idle_timeout` seconds (a bare `GET /` never connects, so only culling ends it).
     """
     return {
         "Voila": {
             "port_retries": 0,  # fail on a taken port instead of silently moving
             "connection_dir_root": str(Path(runtime_dir).absolute()),
             "kernel_websocket_connection_class": "botlib.voila_guard.V1OnlyConnection",
+            # The unload beacon carries an `_xsrf` cookie no pre-heated page ever gets (JUPYTER.md),
+            # so it was refused and closed tabs kept their kernels. The only POST route in
+            # single-notebook mode is that shutdown, addressed by an unguessable kernel id.
+            "tornado_settings": {"disable_check_xsrf": True},
         },
         "VoilaConfiguration": {
             "strip_sources": True,
             "show_tracebacks": False,
             "file_allowlist": [],  # serve no files from the notebook's folder
+            "preheat_kernel": pool_size > 0,
+            "default_pool_size": pool_size,
         },
         "MappingKernelManager": {
             "default_kernel_name": KERNEL,
             "cull_idle_timeout": cull_idle_timeout,
             "cull_interval": cull_interval,
+            "cull_connected": False,  # an open page keeps its kernel, however quiet
         },
     }
 
@@ -118,19 +142,22 @@ def run_server(
     notebook: Path | str | None = None,
     env: Mapping[str, str] | None = None,
     runtime_dir: Path | str | None = None,
+    ai_logs: bool = False,
+    **config: int,
 ) -> subprocess.Popen[bytes]:
     """Start Voila in the background on `db_path`; stop it with `stop_server`.
 
     `env` is the base environment (secrets are dropped from it); `runtime_dir` holds kernel
-    connection files and is Voila's working directory (a new temp dir when not given).
+    connection files and is Voila's working directory (a new temp dir when not given);
+    `config` overrides `voila_config`'s keywords (pool size, culling).
     """
     runtime = Path(runtime_dir or tempfile.mkdtemp(prefix="botlib-voila-"))
     runtime.mkdir(parents=True, exist_ok=True)
-    (runtime / "voila.json").write_text(json.dumps(voila_config(runtime), indent=2))
+    (runtime / "voila.json").write_text(json.dumps(voila_config(runtime, **config), indent=2))
     command = voila_command(notebook, port=port, ip=ip, config_dir=runtime)
     # Own session: a terminal's Ctrl-C reaches only `serve_forever`, which stops Voila in order.
     return subprocess.Popen(
-        command, env=child_env(db_path, env), cwd=runtime, start_new_session=True
+        command, env=child_env(db_path, env, ai_logs=ai_logs), cwd=runtime, start_new_session=True
     )
 
 
@@ -199,10 +226,12 @@ def serve_forever(
     port: int = 8866,
     ip: str = "127.0.0.1",
     notebook: Path | str | None = None,
+    ai_logs: bool = False,
 ) -> int:
     """Serve the dashboard until Ctrl-C or SIGTERM, then stop Voila cleanly; return its code.
 
-    `db_path` defaults to the `BOTLIB_DB` setting. This is what `botlib serve` calls.
+    `db_path` defaults to the `BOTLIB_DB` setting; `ai_logs` adds the AI-log explorer as a
+    second tab of the dashboard. This is what `botlib serve` calls.
     """
     check_kernel()
     db = Path(db_path or load_settings().db_path).expanduser().absolute()
@@ -212,7 +241,7 @@ def serve_forever(
         log.warning("%s is reachable from other machines and the dashboard has no login", ip)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     with tempfile.TemporaryDirectory(prefix="botlib-voila-") as runtime:
-        process = run_server(db, port, ip, notebook=notebook, runtime_dir=runtime)
+        process = run_server(db, port, ip, notebook=notebook, runtime_dir=runtime, ai_logs=ai_logs)
         try:
             wait_until_up(f"http://{ip}:{port}/", timeout=60, process=process)
             log.info("dashboard on http://%s:%s/ (read-only, %s); Ctrl-C stops it", ip, port, db)

@@ -10,14 +10,17 @@ from typing import Any
 from tqdm import tqdm
 
 from botlib.ai_logs import spend_today
+from botlib.alerts import Alerts
 from botlib.analysts.budget import BudgetGuard
 from botlib.analysts.rules import RulesAnalyst
 from botlib.clock import ManualClock, SystemClock
 from botlib.config import Settings
-from botlib.engine import Engine
+from botlib.engine import Engine, new_cycle_id, skip_reason
 from botlib.errors import ConfigError
+from botlib.guards import CycleAlerts
+from botlib.limits import load_limits
 from botlib.llm import ChatModel, LlmCache
-from botlib.models import TIMEFRAMES, CycleReport
+from botlib.models import TIMEFRAMES, CycleReport, CycleStatus
 from botlib.ports import Analyst, Broker, Clock, MarketData
 from botlib.pricing import load_prices
 from botlib.risk import RiskLimits
@@ -26,6 +29,9 @@ from botlib.store import Store
 
 __all__ = [
     "build_engine",
+    "build_alerts",
+    "CycleRunner",
+    "raise_if_unconfigured",
     "build_analyst",
     "build_alpaca",
     "ensure_assets",
@@ -38,9 +44,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def build_engine(settings: Settings, store: Store, clock: Clock | None = None) -> Engine:
-    """Wire market, broker and analyst for the configured mode: sim, or Alpaca paper/live."""
+def build_engine(
+    settings: Settings, store: Store, clock: Clock | None = None, analyst: str | None = None
+) -> Engine:
+    """Wire market, broker and analyst for the configured mode: sim, or Alpaca paper/live.
+
+    `analyst` ("rules" or "openai") overrides the configured one (an asset's own choice). The
+    risk limits and LLM budget are read from the store, so an operator's change applies from
+    the next engine built, i.e. the next tick.
+    """
     clock = clock or SystemClock()
+    if analyst is not None:
+        settings = settings.model_copy(update={"analyst": analyst})
     market: MarketData
     broker: Broker
     if settings.resolved_mode == "sim":
@@ -55,9 +70,23 @@ def build_engine(settings: Settings, store: Store, clock: Clock | None = None) -
         )
     else:
         market, broker = build_alpaca(settings, store)
-    risk = RiskLimits(max_drawdown_pct=settings.max_drawdown_pct)
-    analyst = build_analyst(settings, store, clock)
-    return Engine(market, broker, analyst, store, risk=risk, clock=clock)
+    limits = load_limits(store, settings)
+    risk = RiskLimits(
+        max_drawdown_pct=limits.max_drawdown_pct,
+        max_daily_loss_pct=limits.max_daily_loss_pct,
+        max_position_pct=limits.max_position_pct,
+    )
+    decider = build_analyst(settings, store, clock, budget_usd=limits.llm_budget_usd)
+    return Engine(
+        market, broker, decider, store, risk=risk, clock=clock,
+        alerts=build_alerts(settings, store), failure_alert_after=settings.failure_alert_after,
+    )  # fmt: skip
+
+
+def build_alerts(settings: Settings, store: Store) -> Alerts:
+    """Return the alert recorder, posting to BOTLIB_ALERT_WEBHOOK_URL when it is set."""
+    url = settings.alert_webhook_url
+    return Alerts(store, url.get_secret_value() if url else None)
 
 
 def build_alpaca(settings: Settings, store: Store) -> tuple[MarketData, Broker]:
@@ -89,8 +118,13 @@ def build_alpaca(settings: Settings, store: Store) -> tuple[MarketData, Broker]:
     return AlpacaMarket(data_client(settings.alpaca_data_url, timeout), store), broker
 
 
-def build_analyst(settings: Settings, store: Store, clock: Clock) -> Analyst:
-    """Return the rules analyst, or the OpenAI analyst behind the daily spend guard."""
+def build_analyst(
+    settings: Settings, store: Store, clock: Clock, budget_usd: float | None = None
+) -> Analyst:
+    """Return the rules analyst, or the OpenAI analyst behind the daily spend guard.
+
+    `budget_usd` (the operator's limit) replaces BOTLIB_MAX_LLM_USD_PER_DAY when given.
+    """
     if settings.resolved_analyst == "rules":
         return RulesAnalyst()
     from botlib.analysts.openai import OpenAIAnalyst, make_client
@@ -117,7 +151,7 @@ def build_analyst(settings: Settings, store: Store, clock: Clock) -> Analyst:
     return BudgetGuard(
         OpenAIAnalyst(chat),
         lambda now: spend_today(store, now),
-        settings.max_llm_usd_per_day,
+        settings.max_llm_usd_per_day if budget_usd is None else budget_usd,
         clock,
     )
 
@@ -151,6 +185,8 @@ def backfill(
         log.info("backfill decides with the offline rules analyst (BOTLIB_LLM_CACHE=replay"
                  " replays recorded LLM answers instead)")  # fmt: skip
         settings = settings.model_copy(update={"analyst": "rules"})
+    # History replays record their alerts but page nobody about days long gone.
+    settings = settings.model_copy(update={"alert_webhook_url": None})
     clock = ManualClock(start)
     engine = build_engine(settings, store, clock)
     reports: list[CycleReport] = []
@@ -200,10 +236,83 @@ def run_cycles(
     store = Store(settings.db_path)
     try:
         ensure_assets(store, symbols)
-        engine = build_engine(settings, store, clock)
-        return [engine.run_cycle(symbol, force=force) for symbol in symbols]
+        runner = CycleRunner(settings, store, clock)
+        reports = [runner.run(symbol, force=force) for symbol in symbols]
+        raise_if_unconfigured(reports)
+        return reports
     finally:
         store.close()
+
+
+class CycleRunner:
+    """Run assets' cycles, each with its own analyst (one engine per analyst, built on first use).
+
+    An engine that cannot be built (a ConfigError such as a missing OPENAI_API_KEY) fails only
+    the cycles of the assets that need it, each recorded with the message that says the fix.
+    """
+
+    def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
+        self.settings, self.store, self.clock = settings, store, clock
+        self._engines: dict[str, Engine | ConfigError] = {}
+
+    def engine_for(self, analyst: str) -> Engine:
+        """Return the engine deciding with `analyst`; raise its ConfigError (remembered)."""
+        if analyst not in self._engines:
+            try:
+                self._engines[analyst] = build_engine(
+                    self.settings, self.store, self.clock, analyst
+                )
+            except ConfigError as exc:
+                self._engines[analyst] = exc
+        built = self._engines[analyst]
+        if isinstance(built, ConfigError):
+            raise built
+        return built
+
+    def run(self, symbol: str, *, force: bool = False) -> CycleReport:
+        """Run the symbol's cycle if due (or `force`d); a ConfigError becomes a failed cycle."""
+        asset = self.store.get_asset(symbol)
+        now = self.clock.now()
+        reason = None if force else skip_reason(asset, now)
+        if reason:
+            return CycleReport("-", symbol, CycleStatus.SKIPPED, reason=reason)
+        analyst = asset.analyst or self.settings.resolved_analyst
+        try:
+            engine = self.engine_for(analyst)
+        except ConfigError as exc:
+            return self._record_failure(symbol, analyst, now, exc)
+        return engine.run_cycle(symbol, force=force)
+
+    def _record_failure(
+        self, symbol: str, analyst: str, now: datetime, exc: ConfigError
+    ) -> CycleReport:
+        log.debug("%s cannot run: %s", symbol, exc)  # the cycle row and the report carry it
+        cycle_id, store = new_cycle_id(symbol, now), self.store
+        store.fail_running_cycles(symbol, now)
+        store.start_cycle(cycle_id, symbol, now, mode=self.settings.resolved_mode, analyst=analyst)
+        store.finish_cycle(cycle_id, now, status="failed", reason=str(exc), error="ConfigError")
+        store.update_asset(symbol, last_cycle_at=now)  # retried next interval, not every tick
+        watch = CycleAlerts(self._alerts(), self.settings.failure_alert_after)
+        watch.after_failure(symbol, now, cycle_id)
+        details = {"error": "ConfigError"}
+        return CycleReport(cycle_id, symbol, CycleStatus.FAILED, reason=str(exc), details=details)
+
+    def _alerts(self) -> Alerts | None:
+        try:
+            return build_alerts(self.settings, self.store)
+        except ConfigError:  # a bad webhook URL: the failure itself is already recorded
+            return Alerts(self.store)
+
+
+def raise_if_unconfigured(reports: list[CycleReport]) -> None:
+    """Raise the ConfigError when no asset that was due could run: the whole setup is wrong.
+
+    Then a command-line tick says so in one line (as before per-asset analysts existed),
+    after the failed cycles are recorded.
+    """
+    ran = [r for r in reports if r.cycle_id != "-"]
+    if ran and all(r.details.get("error") == "ConfigError" for r in ran):
+        raise ConfigError(ran[0].reason)
 
 
 def reports_table(reports: list[CycleReport]) -> Any:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import re
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playwright
@@ -17,7 +24,14 @@ from botlib.serve import AI_LOGS_NOTEBOOK, run_server, stop_server, wait_until_u
 from botlib.store import Store
 from tests.conftest import CANARY_KEY, T0, openai_engine
 from tests.fakes.openai_server import FakeOpenAI
-from tests.ui_helpers import copy_db, free_port, run_next_cycle
+from tests.ui_helpers import (
+    copy_db,
+    cpu_seconds,
+    free_port,
+    run_next_cycle,
+    voila_kernels,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -69,17 +83,25 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
             context.close()
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
 @contextlib.contextmanager
 def _voila(
-    db: Path, env: dict[str, str], tmp_path: Path, notebook: Path | None = None
-) -> Iterator[str]:
-    """Serve `notebook` (the dashboard by default) on a free port; yield its URL; stop cleanly."""
+    db: Path, env: dict[str, str], tmp_path: Path, notebook: Path | None = None, **config: Any
+) -> Iterator[Served]:
+    """Serve `notebook` (the dashboard by default) on a free port; stop it cleanly after."""
     port = free_port()
-    server = run_server(db, port, notebook=notebook, env=env, runtime_dir=tmp_path / "voila")
+    server = run_server(
+        db, port, notebook=notebook, env=env, runtime_dir=tmp_path / "voila", **config
+    )
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_until_up(url, timeout=60, process=server)
-        yield url
+        yield Served(url, server)
     finally:
         assert stop_server(server, timeout=15) == 0
 
@@ -107,7 +129,8 @@ def test_dashboard_draws_and_refreshes_without_reload(
 ) -> None:
     db = copy_db(demo_db, tmp_path / "live.db")
     started = time.monotonic()
-    with _voila(db, jupyter_env, tmp_path) as url:
+    with _voila(db, jupyter_env, tmp_path) as served:
+        url = served.url
         page = browser.new_page()
         errors, noise = _watch(page)
         page.goto(url)
@@ -148,7 +171,8 @@ def test_ai_log_explorer_works_under_voila(
         for symbol in ("BTC/USD", "SOL/USD"):
             engine.run_cycle(symbol, force=True)
         calls = store.db["ai_decision_logs"].count
-    with _voila(db, jupyter_env, tmp_path, notebook=AI_LOGS_NOTEBOOK) as url:
+    with _voila(db, jupyter_env, tmp_path, notebook=AI_LOGS_NOTEBOOK) as served:
+        url = served.url
         page = browser.new_page()
         errors, noise = _watch(page)
         page.goto(url)
@@ -168,3 +192,83 @@ def test_ai_log_explorer_works_under_voila(
         assert CANARY_KEY not in page.content()
         assert errors == []
         assert len(noise) <= 2
+
+
+def _artefact(tmp_path: Path, name: str) -> Path:
+    """Where a screenshot goes: `$BOTLIB_ARTEFACTS` (CI keeps it) or the test's tmp dir."""
+    folder = Path(os.environ.get("BOTLIB_ARTEFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def test_closed_pages_do_not_leak_kernels(
+    browser: BrowserContext, demo_db: Path, jupyter_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Five pages opened and closed: the kernel count returns to the pool size (1).
+
+    Three tabs close the way a browser does (the unload beacon shuts their kernels down), two
+    just vanish (no beacon, like a killed browser): culling ends those once they are idle.
+    """
+    with _voila(demo_db, jupyter_env, tmp_path, cull_idle_timeout=20, cull_interval=1) as served:
+        kernels = lambda: len(voila_kernels(served.process.pid))  # noqa: E731
+        wait_for(lambda: kernels() == 1, 60, "the pre-heated kernel")
+        pages = []
+        for _ in range(5):
+            page = browser.new_page()
+            page.goto(served.url)
+            page.wait_for_function(CHART_DRAWN, arg="BTCUSD", timeout=60_000)
+            pages.append(page)
+        opened = kernels()
+        assert opened >= 5  # one per page, plus the refilled pool
+        for page in pages[:3]:
+            page.close(run_before_unload=True)
+        # Well inside the 20 s idle timeout, so only the beacons can have done it.
+        wait_for(lambda: kernels() <= opened - 3, 15, "the unload beacons' shutdowns")
+        for page in pages[3:]:
+            page.close()
+        took = wait_for(lambda: kernels() == 1, 60, "culling back to the pool size")
+        print(f"\n5 pages closed -> kernels back to the pool size {took:.1f} s after the last")
+        for path in ("tree", "lab", "api/contents", "terminals"):  # no file browser or lab
+            probe = browser.new_page()
+            assert probe.goto(served.url + path).status in (403, 404)
+            probe.close()
+
+
+async def _try_without_v1(url: str) -> int:
+    from tornado.httpclient import HTTPClientError
+    from tornado.websocket import websocket_connect
+
+    try:
+        connection = await websocket_connect(url)
+    except HTTPClientError as exc:
+        return exc.code
+    connection.close()
+    return 101
+
+
+def test_non_v1_websocket_is_refused_and_the_page_stays_live(
+    browser: BrowserContext, demo_db: Path, jupyter_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Regression for the Voila 0.5.13 spin: a non-v1 client beside a live page, then updates."""
+    db = copy_db(demo_db, tmp_path / "live.db")
+    with _voila(db, jupyter_env, tmp_path) as served:
+        page = browser.new_page()
+        errors, _ = _watch(page)
+        page.goto(served.url)
+        page.wait_for_function(CHART_DRAWN, arg="BTCUSD", timeout=60_000)
+        kernel = re.search(r'"kernelId": "([0-9a-f-]{36})"', page.content())
+        assert kernel, "the page names its kernel"
+        ws = served.url.replace("http://", "ws://") + f"api/kernels/{kernel.group(1)}/channels"
+        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's loop
+            assert pool.submit(asyncio.run, _try_without_v1(ws)).result(timeout=30) == 400
+        cycles = int(page.inner_text(".botlib-cycles-BTCUSD"))
+        cpu_before, wall_before = cpu_seconds(served.process.pid), time.monotonic()
+        assert run_next_cycle(db, "BTC/USD").status.value == "ok"
+        page.wait_for_function(
+            LABEL_IS, arg=[".botlib-cycles-BTCUSD", str(cycles + 1)], timeout=30_000
+        )
+        time.sleep(2)  # a measuring window, not a wait for a condition: the spin would show here
+        busy = (cpu_seconds(served.process.pid) - cpu_before) / (time.monotonic() - wall_before)
+        assert busy < 0.5, f"Voila used {busy:.0%} of a core after the refused client"
+        assert wait_until_up(served.url, timeout=5) < 5  # still answers at once
+        assert errors == []

@@ -1,5 +1,5 @@
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,8 @@ from botlib.analysts.base import (
 from botlib.analysts.rules import RulesAnalyst
 from botlib.clock import ManualClock
 from botlib.engine import Engine, client_order_id
-from botlib.models import Decision, OrderRequest
+from botlib.models import Action, Decision, OrderRequest
+from botlib.risk import RiskLimits
 from botlib.sim import SimBroker, SimMarket
 from botlib.store import Store
 from botlib.wiring import ensure_assets
@@ -244,3 +245,66 @@ def test_the_smc_summary_reaches_the_analyst_and_the_log(store: Store, clock: Ma
         store.rows("SELECT request FROM ai_decision_logs ORDER BY id")[-1]["request"]
     )
     assert logged["smc"] == smc  # stored with the decision's inputs, same bar, same state
+
+
+def plan_analyst(plan: dict[str, str]) -> ScriptedAnalyst:
+    """Decide whatever `plan[symbol]` says now (BUY asks for 50 %, capped at 25 %)."""
+
+    def script(ctx: MarketContext) -> Decision:
+        action = plan.get(ctx.symbol, "HOLD")
+        if action == "BUY":
+            return buy(ctx, position_size_pct=50.0)
+        return Decision.hold(ctx.symbol, "wait").model_copy(
+            update={"action": Action(action), "reasoning": f"scripted {action}"}
+        )
+
+    return ScriptedAnalyst(script)
+
+
+def limited(store: Store, clock: ManualClock, analyst, risk: RiskLimits) -> Engine:  # type: ignore[no-untyped-def]
+    market = SimMarket()
+    ensure_assets(store, ["BTC/USD", "SOL/USD"], position_size_pct=50)
+    return Engine(market, SimBroker(store, market, clock), analyst, store, risk=risk, clock=clock)
+
+
+def test_daily_loss_halts_entries_until_a_new_day(store: Store) -> None:
+    day = datetime(2026, 11, 20, tzinfo=UTC)
+    clock = ManualClock(day - timedelta(hours=1))
+    plan = {"SOL/USD": "HOLD"}
+    engine = limited(store, clock, plan_analyst(plan), RiskLimits(max_daily_loss_pct=0.05))
+    assert engine.run_cycle("SOL/USD").equity == 100_000  # yesterday's close: the day's start
+    clock.set(day + timedelta(minutes=30))
+    plan["BTC/USD"] = "BUY"  # fees and slippage on 25 % of equity cost more than 0.05 %
+    bought = engine.run_cycle("BTC/USD", force=True)
+    assert bought.orders and bought.equity is not None and bought.equity <= 99_950
+    plan["SOL/USD"] = "BUY"
+    denied = engine.run_cycle("SOL/USD", force=True)
+    assert denied.reason == "denied: trading halted (daily loss limit 0.05%), exits only"
+    assert not denied.orders and engine.broker.position("SOL/USD") is None
+    plan["BTC/USD"] = "SELL"
+    sold = engine.run_cycle("BTC/USD", force=True)
+    assert sold.orders and engine.broker.position("BTC/USD") is None  # exits stay allowed
+    clock.set(day + timedelta(days=1, minutes=30))  # the new day starts from today's close
+    again = engine.run_cycle("SOL/USD", force=True)
+    assert again.orders and again.reason.startswith("approved: buy"), again.reason
+
+
+def test_stop_loss_still_exits_when_halted(store: Store, clock: ManualClock) -> None:
+    plan = {"BTC/USD": "BUY"}
+    engine = limited(store, clock, plan_analyst(plan), RiskLimits(max_daily_loss_pct=0.05))
+    engine.run_cycle("SOL/USD")  # the day's first snapshot: 100,000
+    engine.run_cycle("BTC/USD")
+    plan["SOL/USD"] = "BUY"
+    assert "daily loss limit" in engine.run_cycle("SOL/USD", force=True).reason
+    store.db.execute("UPDATE positions SET stop_loss = 1e9")
+    report = engine.run_cycle("BTC/USD", force=True)
+    assert (report.action, report.exit_reason) == ("EXIT", "stop_loss") and report.orders
+
+
+def test_position_cap_bounds_the_order(store: Store, clock: ManualClock) -> None:
+    analyst = ScriptedAnalyst(lambda c: buy(c, position_size_pct=80.0))
+    engine = limited(store, clock, analyst, RiskLimits(max_position_pct=10))
+    report = engine.run_cycle("BTC/USD")  # decision 80 %, asset 50 %, account cap 10 %
+    assert report.reason.startswith("approved: buy 10,000.00 USD (10.00% of equity)")
+    order = store.rows("SELECT notional FROM sim_orders")[0]
+    assert order["notional"] == pytest.approx(10_000, rel=1e-6)

@@ -68,12 +68,60 @@ def test_sell_closes_the_whole_position() -> None:
     assert (v.order.side, v.order.qty) == ("sell", 0.25)
 
 
-def test_halted_allows_exits_only() -> None:
-    assert trading_state(79, 100, RiskLimits(max_drawdown_pct=20)) is TradingState.HALTED
-    assert trading_state(81, 100, RiskLimits(max_drawdown_pct=20)) is TradingState.ACTIVE
-    assert "halted" in run(decide(), state=TradingState.HALTED).reason
-    sell = run(decide("SELL"), position=Position("BTC/USD", 1, 90), state=TradingState.HALTED)
-    assert sell.approved
+def test_drawdown_halts_strictly_beyond_the_limit() -> None:
+    limits = RiskLimits(max_drawdown_pct=20)
+    halted = trading_state(79, 100, limits)
+    assert (halted.state, halted.halt) == (TradingState.HALTED, "drawdown")
+    assert trading_state(80, 100, limits).state is TradingState.ACTIVE
+    assert "21.00% below its peak" in halted.detail
+
+
+def test_daily_loss_halts_at_the_limit() -> None:
+    limits = RiskLimits(max_daily_loss_pct=5)
+    assert trading_state(95.01, 100, limits, day_start=100).state is TradingState.ACTIVE
+    halted = trading_state(95, 100, limits, day_start=100)
+    assert (halted.state, halted.halt) == (TradingState.HALTED, "daily_loss")
+    assert halted.limit == "daily loss limit 5.0%"
+    assert trading_state(95, 100, limits, day_start=None).state is TradingState.ACTIVE
+    # a day that started lower is judged from its own start
+    assert trading_state(95, 100, limits, day_start=96).state is TradingState.ACTIVE
+
+
+def test_drawdown_is_named_first_when_both_limits_are_crossed() -> None:
+    status = trading_state(70, 100, RiskLimits(max_drawdown_pct=20), day_start=100)
+    assert status.halt == "drawdown"
+
+
+@pytest.mark.parametrize(
+    ("equity", "day_start", "reason"),
+    [
+        (79, None, "denied: trading halted (drawdown limit 20.0%), exits only"),
+        (94, 100, "denied: trading halted (daily loss limit 5.0%), exits only"),
+    ],
+)
+def test_halted_denies_entries_with_its_reason_but_allows_exits(
+    equity: float, day_start: float | None, reason: str
+) -> None:
+    status = trading_state(equity, 100, RiskLimits(), day_start=day_start)
+    assert run(decide(), status=status).reason == reason
+    sell = run(decide("SELL"), position=Position("BTC/USD", 1, 90), status=status)
+    assert sell.approved and sell.order is not None and sell.order.side == "sell"
+
+
+def test_position_cap_beats_decision_and_asset() -> None:
+    asset = ASSET.model_copy(update={"position_size_pct": 50})
+    verdict = check(
+        decide(position_size_pct=80),
+        asset=asset,
+        account=RICH,
+        position=None,
+        price=100.0,
+        client_order_id="cid",
+        limits=RiskLimits(max_position_pct=10),
+    )
+    assert verdict.order is not None
+    assert verdict.order.notional == pytest.approx(RICH.equity * 0.10)
+    assert "10.00% of equity" in verdict.reason
 
 
 def test_model_output_cannot_raise_limits() -> None:

@@ -1,13 +1,16 @@
+import os
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from filelock import FileLock
 
 from botlib.clock import ManualClock
-from botlib.config import load_settings
-from botlib.scheduler import lock_path, tick
-from botlib.store import Store
-from botlib.wiring import ensure_assets
+from botlib.config import Settings, load_settings
+from botlib.errors import ConfigError
+from botlib.scheduler import last_tick, lock_path, run_asset, tick
+from botlib.store import Store, iso
+from botlib.wiring import CycleRunner, ensure_assets
 from tests.conftest import T0
 
 
@@ -34,4 +37,77 @@ def test_a_second_tick_exits_while_one_runs(tmp_path: Path) -> None:
     Store(settings.db_path).close()
     with FileLock(lock_path(settings.db_path)):
         assert tick(settings, ManualClock(T0)) is None
+        assert ticks(settings) == []  # the tick that did not run leaves no heartbeat
     assert tick(settings, ManualClock(T0)) == []  # lock free again; no assets configured
+    only = ticks(settings)
+    assert len(only) == 1 and only[0]["due"] == 0
+    assert only[0]["next_at"] == iso(T0 + timedelta(minutes=1))  # nothing scheduled yet
+
+
+def ticks(settings: Settings) -> list[dict]:  # type: ignore[type-arg]
+    with Store(settings.db_path, read_only=True) as reader:
+        return reader.rows("SELECT * FROM ticks ORDER BY id")
+
+
+def test_a_quiet_tick_still_leaves_a_heartbeat(tmp_path: Path) -> None:
+    settings = load_settings(None, db_path=tmp_path / "t.db")
+    with Store(settings.db_path) as store:
+        ensure_assets(store, ["BTC/USD"], interval_minutes=15)
+    clock = ManualClock(T0)
+    tick(settings, clock)
+    clock.advance(timedelta(minutes=5))
+    assert [r.status.value for r in tick(settings, clock) or []] == ["skipped"]
+    quiet = ticks(settings)[-1]
+    assert (quiet["due"], quiet["ran"], quiet["failed"]) == (0, 0, 0)
+    assert quiet["started_at"] == quiet["finished_at"] == iso(clock.now())
+    assert quiet["next_at"] == iso(T0 + timedelta(minutes=15)) > quiet["started_at"]
+    assert quiet["pid"] == os.getpid()
+    with Store(settings.db_path, read_only=True) as reader:
+        assert last_tick(reader) == quiet
+
+
+def test_heartbeat_counts_match_the_cycles(tmp_path: Path) -> None:
+    settings = load_settings(None, db_path=tmp_path / "t.db")
+    with Store(settings.db_path) as store:
+        ensure_assets(store, ["BTC/USD", "ETH/USD", "SOL/USD"], interval_minutes=30)
+        store.update_asset("ETH/USD", paused=True)
+        store.update_asset("SOL/USD", analyst="openai")  # no key: this one fails
+    reports = tick(settings, ManualClock(T0)) or []
+    assert [(r.symbol, r.status.value) for r in reports] == [
+        ("BTC/USD", "ok"),
+        ("ETH/USD", "skipped"),
+        ("SOL/USD", "failed"),
+    ]
+    with Store(settings.db_path, read_only=True) as reader:
+        cycles = reader.rows("SELECT status FROM cycles")
+    row = ticks(settings)[0]
+    assert (row["due"], row["ran"], row["failed"]) == (2, len(cycles), 1)
+    assert sorted(c["status"] for c in cycles) == ["failed", "ok"]
+    assert row["next_at"] == iso(T0 + timedelta(minutes=30))
+
+
+def test_no_asset_can_run_is_one_clear_error_after_the_records(tmp_path: Path) -> None:
+    settings = load_settings(None, db_path=tmp_path / "t.db", analyst="openai")
+    with Store(settings.db_path) as store:
+        ensure_assets(store, ["BTC/USD", "SOL/USD"])
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        tick(settings, ManualClock(T0))
+    row = ticks(settings)[0]
+    assert (row["due"], row["ran"], row["failed"]) == (2, 2, 2) and row["finished_at"]
+
+
+def test_one_assets_crash_does_not_stop_the_others(tmp_path: Path) -> None:
+    settings = load_settings(None, db_path=tmp_path / "t.db")
+    with Store(settings.db_path) as store:
+        ensure_assets(store, ["BTC/USD"])
+        runner = CycleRunner(settings, store, ManualClock(T0))
+        gone = run_asset(runner, "DOGE/USD")  # e.g. deleted while the tick ran
+        after = run_asset(runner, "BTC/USD")
+    assert gone.status.value == "failed" and gone.reason.startswith("UnknownSymbolError")
+    assert after.status.value == "ok"
+
+
+def test_no_heartbeat_yet(tmp_path: Path) -> None:
+    Store(tmp_path / "t.db").close()
+    with Store(tmp_path / "t.db", read_only=True) as reader:
+        assert last_tick(reader) is None

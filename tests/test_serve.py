@@ -33,7 +33,7 @@ from botlib.serve import (
     wait_until_up,
 )
 from botlib.voila_guard import V1_PROTOCOL
-from tests.ui_helpers import free_port
+from tests.ui_helpers import free_port, voila_kernels, wait_for
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
@@ -81,15 +81,28 @@ def test_voila_config_locks_the_server_down(tmp_path: Path) -> None:
         "strip_sources": True,
         "show_tracebacks": False,
         "file_allowlist": [],
+        "preheat_kernel": True,
+        "default_pool_size": 1,
     }
     assert config["Voila"]["connection_dir_root"] == str(tmp_path.absolute())
-    assert config["MappingKernelManager"]["cull_idle_timeout"] > 0
+    assert config["Voila"]["kernel_websocket_connection_class"].endswith("V1OnlyConnection")
+    culling = config["MappingKernelManager"]
+    assert culling["cull_idle_timeout"] > 0 and culling["cull_connected"] is False
+    assert voila_config(tmp_path, pool_size=0)["VoilaConfiguration"]["preheat_kernel"] is False
 
 
 def test_child_env_drops_secrets_and_sets_an_absolute_db(tmp_path: Path) -> None:
-    base = {"PATH": "/bin", "ALPACA_SECRET_KEY": "s", "OPENAI_API_KEY": "k", "GH_TOKEN": "t"}
+    base = {
+        "PATH": "/bin",
+        "ALPACA_SECRET_KEY": "s",
+        "OPENAI_API_KEY": "k",
+        "GH_TOKEN": "t",
+        "BOTLIB_ALERT_WEBHOOK_URL": "https://hooks.example/T000/secret",
+        "BOTLIB_DASHBOARD_AI_LOGS": "1",
+    }
     env = child_env(Path("rel/bot.db"), base)
     assert env == {"PATH": "/bin", "BOTLIB_DB": str(Path("rel/bot.db").absolute())}
+    assert child_env("x.db", base, ai_logs=True)["BOTLIB_DASHBOARD_AI_LOGS"] == "1"
 
 
 def test_dashboard_is_served_without_sources(server: str) -> None:
@@ -103,23 +116,76 @@ def test_dashboard_is_served_without_sources(server: str) -> None:
 
 REFUSED = (
     "tree",
+    "tree/",
+    "lab",
+    "lab/tree/dashboard.ipynb",
+    "notebooks/dashboard.ipynb",
     "api/contents",
+    "api/contents/dashboard.ipynb",
+    "api/contents/chart.png",
+    "api/contents/..%2F..%2Fetc%2Fpasswd",
     "api/sessions",
     "api/kernels",
+    "api/kernelspecs",
     "api/terminals",
+    "terminals",
+    "terminals/1",
     "terminals/websocket/1",
     "voila/files/chart.png",
+    "voila/files/voila.json",
+    "voila/files/..%2F..%2F..%2Fetc%2Fpasswd",
+    "voila/files/../../../../etc/passwd",
+    "voila/static/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    "voila/templates/..%2F..%2F..%2Fetc%2Fpasswd",
+    "static/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    "files/..%2F..%2Fetc%2Fpasswd",
     "chart.png",
     "dashboard.ipynb",
     "files/dashboard.ipynb",
     "voila/render/dashboard.ipynb",
-    "lab",
+    "voila/render/ai_logs.ipynb",
+    "voila/render/trading_cycle.ipynb",
+    "voila/render/control.ipynb",
+    "voila/render/..%2Fnotebooks%2Ftrading_cycle.ipynb",
+    "voila/tree",
+)
+WRITES = (
+    ("PUT", "api/contents/evil.ipynb", b'{"type": "notebook", "content": {}}'),
+    ("PUT", "api/contents/chart.png", b'{"type": "file", "format": "text", "content": "x"}'),
+    ("POST", "api/contents", b'{"type": "notebook"}'),
+    ("POST", "api/kernels", b'{"name": "botlib"}'),
+    ("POST", "api/sessions", b'{"path": "x.ipynb", "type": "notebook", "kernel": {}}'),
+    ("POST", "api/terminals", b"{}"),
+    ("DELETE", "api/contents/dashboard.ipynb", None),
 )
 
 
-def test_everything_but_the_dashboard_is_refused(server: str) -> None:
-    statuses = {path: _get(server + path)[0] for path in REFUSED}
-    assert {path: code for path, code in statuses.items() if code not in (403, 404)} == {}
+def _send(method: str, url: str, body: bytes | None) -> int:
+    request = urllib.request.Request(url, data=body, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_everything_but_the_dashboard_is_refused(server: str, site: Path) -> None:
+    """No file browser, lab, contents API, terminals, other notebooks or path traversal."""
+    answers = {path: _get(server + path) for path in REFUSED}
+    # 403/404, except Voila's template-asset route, which answers a traversal with a 500 (an
+    # assertion in its handler): refused all the same, and no body.
+    assert {path: code for path, (code, _) in answers.items() if code not in (403, 404)} == {
+        "voila/templates/..%2F..%2F..%2Fetc%2Fpasswd": 500
+    }
+    assert not [path for path, (_, body) in answers.items() if "root:" in body]
+
+
+def test_no_write_or_spawn_route_answers(server: str, site: Path) -> None:
+    before = sorted(p.name for p in site.parent.iterdir())
+    statuses = {f"{m} {p}": _send(m, server + p, body) for m, p, body in WRITES}
+    assert {call: code for call, code in statuses.items() if code not in (403, 404, 405)} == {}
+    assert sorted(p.name for p in site.parent.iterdir()) == before  # nothing written or deleted
 
 
 async def _connect(url: str, subprotocols: list[str] | None) -> None:
@@ -222,3 +288,25 @@ def test_check_kernel_names_the_install_command() -> None:
     check_kernel()  # the project's kernel is registered in the venv
     with pytest.raises(ConfigError, match="ipykernel install --sys-prefix --name nope-kernel"):
         check_kernel("nope-kernel")
+
+
+def test_bare_requests_do_not_leak_kernels(
+    demo_db: Path, jupyter_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Each `GET /` runs the notebook in a kernel no browser will ever connect to: culled."""
+    port = free_port()
+    process = run_server(
+        demo_db, port, env=jupyter_env, runtime_dir=tmp_path / "voila",
+        cull_idle_timeout=3, cull_interval=1,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_up(url, timeout=60, process=process)
+        wait_for(lambda: len(voila_kernels(process.pid)) == 1, 60, "the pre-heated kernel")
+        for _ in range(3):
+            assert _get(url)[0] == 200
+        assert len(voila_kernels(process.pid)) >= 3  # the requests' kernels (+ the pool refill)
+        wait_for(lambda: len(voila_kernels(process.pid)) == 1, 60, "culling back to the pool")
+        assert _get(url)[0] == 200  # and the server still serves
+    finally:
+        assert stop_server(process, timeout=15) == 0

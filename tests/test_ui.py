@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -12,40 +14,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from botlib.analytics import metrics
+from botlib.clock import ManualClock
+from botlib.config import load_settings
+from botlib.limits import save_limits
 from botlib.queries import dashboard_data, list_assets
-from botlib.store import Store
+from botlib.store import Store, iso
 from botlib.ui import Dashboard, charts  # charts: bqplot, imported warning-free
-from botlib.ui.shaping import (
-    header_texts,
-)
+from botlib.ui.shaping import money
+from tests.conftest import T0
 from tests.ui_helpers import copy_db, run_next_cycle
 
-
-def test_header_texts_from_account_overview() -> None:
-    overview = {"equity": 100_500.0, "cash": 90_000.0, "mode": "sim"}
-    overview["metrics"] = metrics(pd.Series(dtype=float), pd.Series(dtype=float), 500.0)
-    texts = header_texts(overview, {"started_at": "2026-11-20T12:00:00+00:00"})
-    assert texts["mode"] == "SIM"
-    assert texts["equity"] == "$100,500.00"
-    assert texts["pnl"] == '<span class="botlib-gain">+$500.00</span>'
-    assert texts["last-cycle"] == "2026-11-20 12:00 UTC"
-    assert header_texts({}, None)["mode"] == "—"
-    assert texts["llm"] == "—"  # no spend figure in the overview
-    spent = header_texts(overview | {"llm_today": 5.5}, None, llm_budget=5.0)["llm"]
-    assert spent == '<span class="botlib-loss">$5.50 / $5.00 · budget reached</span>'
-    assert header_texts(overview | {"llm_today": 0.01}, None, 2.0)["llm"] == "$0.01 / $2.00"
+NOW = T0 + timedelta(minutes=5)  # the demo's last cycle ran at T0
+PARTS = (
+    "botlib-status", "botlib-chart-BTCUSD", "botlib-chart-SOLUSD", "botlib-banner",
+    "botlib-light-BTCUSD", "botlib-light-SOLUSD", "botlib-heartbeat", "botlib-day-pnl",
+    "botlib-performance", "botlib-activity",
+)  # fmt: skip
 
 
-# widgets ------------------------------------------------------------------------------------
 @pytest.fixture
 def demo_copy(demo_db: Path, tmp_path: Path) -> Path:
     return copy_db(demo_db, tmp_path / "demo.db")
 
 
 @pytest.fixture
-def dashboard(demo_copy: Path) -> Iterator[Dashboard]:
-    board = Dashboard.from_path(demo_copy)
+def clock() -> ManualClock:
+    return ManualClock(NOW)
+
+
+@pytest.fixture
+def dashboard(demo_copy: Path, clock: ManualClock) -> Iterator[Dashboard]:
+    board = Dashboard.from_path(demo_copy, clock=clock)
     yield board
     board.close()
 
@@ -71,29 +70,142 @@ def test_dashboard_has_a_panel_with_classed_labels_per_asset(
     assert panel.values["cycles"].value == str(expected.cycles)
     assert isinstance(panel.chart.close, charts.Lines)
     assert len(panel.chart.close.x) == len(expected.bars)
-    assert dashboard.header["mode"].value == "SIM"
+    assert dashboard.header.values["mode"].value == "SIM"
     assert "live" in dashboard.status.value
 
 
-def test_dashboard_has_no_widget_that_can_write(dashboard: Dashboard) -> None:
+def _classes(widget: widgets.Widget) -> set[str]:
+    return {c for w in _tree(widget) for c in getattr(w, "_dom_classes", ())}
+
+
+def _newest(db: Path, sql: str) -> dict:  # type: ignore[type-arg]
+    with Store(db, read_only=True) as store:
+        return store.rows(sql)[0]
+
+
+def test_dashboard_shows_every_part_with_values_from_the_db(
+    dashboard: Dashboard, demo_copy: Path
+) -> None:
+    assert set(PARTS) <= _classes(dashboard.widget)
+    last = _newest(demo_copy, "SELECT equity, cash FROM equity_snapshots ORDER BY id DESC LIMIT 1")
+    values = dashboard.header.values
+    assert values["equity"].value == money(last["equity"])
+    assert values["cash"].value == money(last["cash"])
+    assert values["heartbeat"].value == "no scheduler yet"
+    assert dashboard.header.banner.layout.display == "none"
+    for symbol in ("BTC/USD", "SOL/USD"):
+        assert "botlib-state-ok" in dashboard.header.lights[symbol]._dom_classes
+    assert "<td>Total</td>" in dashboard.performance.table.value
+    assert len(dashboard.performance.equity.x) > 50
+    newest = _newest(demo_copy, "SELECT started_at FROM cycles ORDER BY rowid DESC LIMIT 1")
+    first_row = dashboard.activity.table.value.split("<tbody>")[1].split("</tr>")[0]
+    assert f"{pd.Timestamp(newest['started_at']):%Y-%m-%d %H:%M:%S}" in first_row
+
+
+def _widgets_that_take_input(root: widgets.Widget) -> set[str]:
     allowed = (widgets.Box, widgets.HTML, widgets.Play, charts.Figure)
-    found = {type(w).__name__ for w in _tree(dashboard.widget) if not isinstance(w, allowed)}
-    assert not found
+    return {type(w).__name__ for w in _tree(root) if not isinstance(w, allowed)}
+
+
+def test_dashboard_has_no_widget_that_can_write(dashboard: Dashboard) -> None:
+    assert not _widgets_that_take_input(dashboard.widget)
+
+
+def test_ai_log_tab_is_built_on_first_use_and_writes_nothing(demo_copy: Path) -> None:
+    board = Dashboard.from_path(demo_copy, clock=ManualClock(NOW), with_ai_logs=True)
+    try:
+        tabs = board.widget
+        assert isinstance(tabs, widgets.Tab)
+        assert tabs.titles == ("Dashboard", "AI log")
+        assert board.ai_explorer is None  # nothing queried for a tab nobody opened
+        assert not _widgets_that_take_input(tabs)
+        before = hashlib.sha256(demo_copy.read_bytes()).hexdigest()
+        tabs.selected_index = 1
+        explorer = board.ai_explorer
+        assert explorer is not None and tabs.children[1].children == (explorer.widget,)
+        assert "calls shown" in explorer.status.value
+        # Filters and buttons live only in the AI-log tab; the dashboard itself has none.
+        assert not _widgets_that_take_input(tabs.children[0])
+        assert _widgets_that_take_input(tabs.children[1]) <= {
+            "Dropdown", "Checkbox", "BoundedIntText", "Text", "Button",
+        }  # fmt: skip
+        for button in (w for w in _tree(tabs) if isinstance(w, widgets.Button)):
+            button.click()
+        tabs.selected_index = 0
+        tabs.selected_index = 1
+        assert board.ai_explorer is explorer  # built once
+        assert hashlib.sha256(demo_copy.read_bytes()).hexdigest() == before
+    finally:
+        board.close()
+
+
+def test_from_env_reads_the_ai_logs_flag_and_the_limits(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store(demo_copy) as store:  # an operator lowered the LLM budget from the control page
+        save_limits(store, load_settings(None), NOW, llm_budget_usd=1.5)
+    monkeypatch.setenv("BOTLIB_DB", str(demo_copy))
+    monkeypatch.setenv("BOTLIB_MAX_LLM_USD_PER_DAY", "9")
+    monkeypatch.setenv("BOTLIB_DASHBOARD_AI_LOGS", "1")
+    board = Dashboard.from_env(clock=ManualClock(NOW))
+    try:
+        assert isinstance(board.widget, widgets.Tab)
+        assert board.header.values["llm"].value.endswith("/ $1.50")
+    finally:
+        board.close()
+    monkeypatch.delenv("BOTLIB_DASHBOARD_AI_LOGS")
+    board = Dashboard.from_env(clock=ManualClock(NOW))
+    try:
+        assert board.widget is board.main and not isinstance(board.widget, widgets.Tab)
+    finally:
+        board.close()
 
 
 def test_refresh_updates_labels_and_marks_in_place(dashboard: Dashboard, demo_copy: Path) -> None:
     panel = dashboard.panels["BTC/USD"]
     label, line, children = panel.values["cycles"], panel.chart.close, dashboard.widget.children
-    before = int(label.value)
+    equity, feed = dashboard.header.values["equity"], dashboard.activity.table
+    curve, table = dashboard.performance.equity, dashboard.performance.table
+    before, points = int(label.value), len(curve.x)
     report = run_next_cycle(demo_copy, "BTC/USD")
     assert report.status.value == "ok"
     assert dashboard.refresh() is True
     assert panel.values["cycles"] is label and panel.chart.close is line
     assert dashboard.widget.children == children
+    assert dashboard.header.values["equity"] is equity and dashboard.activity.table is feed
+    assert dashboard.performance.equity is curve and dashboard.performance.table is table
     assert int(label.value) == before + 1
+    assert equity.value == money(report.equity)
+    assert len(curve.x) == points + 1
+    first_row = feed.value.split("<tbody>")[1].split("</tr>")[0]
+    assert f"{T0 + timedelta(minutes=15):%Y-%m-%d %H:%M:%S}" in first_row  # the new cycle
     assert report.bar_time is not None
     bar_end = report.bar_time.replace(tzinfo=None) + pd.Timedelta("15min")
     assert line.x[-1] == np.datetime64(bar_end, "ms")  # the new close is on the chart
+
+
+def test_heartbeat_and_lights_age_on_ticks_without_a_db_change(
+    dashboard: Dashboard, demo_copy: Path, clock: ManualClock
+) -> None:
+    with Store(demo_copy) as store:  # the scheduler's heartbeat
+        store.db.table("ticks").insert({"started_at": iso(NOW - timedelta(seconds=20)), "ran": 2})
+    assert dashboard.refresh() is True
+    beat, light = dashboard.header.values["heartbeat"], dashboard.header.lights["BTC/USD"]
+    assert "botlib-state-ok" in beat._dom_classes
+    version, feed = dashboard._version, dashboard.activity.table.value
+    clock.advance(timedelta(minutes=30))  # nothing is written: the scheduler died
+    assert dashboard.refresh() is True
+    assert dashboard._version == version and dashboard.activity.table.value == feed
+    assert "botlib-state-late" in beat._dom_classes and beat.value.startswith("⚠ late")
+    assert "botlib-state-stale" in light._dom_classes  # 15-minute asset, 35 minutes quiet
+
+
+def test_a_new_utc_day_rereads_the_day_pnl(dashboard: Dashboard, clock: ManualClock) -> None:
+    day_pnl = dashboard.header.values["day-pnl"]
+    assert day_pnl.value != "$0.00"  # the demo lost money since midnight
+    clock.advance(timedelta(days=1))  # no new snapshot: the new day starts where it ended
+    assert dashboard.refresh() is True
+    assert day_pnl.value == "$0.00"
 
 
 def test_play_ticks_start_with_a_view_and_drive_refresh(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,3 +49,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def voila_kernels(voila_pid: int) -> list[int]:
+    """List the kernel processes a Voila server started (its `ipykernel` children, Linux /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"ipykernel" not in cmdline.read_bytes():
+                continue
+            stat = (cmdline.parent / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == voila_pid:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.25) -> float:
+    """Poll `condition` until it holds; return the seconds it took; fail naming `what`."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll)
+    return time.monotonic() - start
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return a process's user + system CPU time so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -48,7 +48,8 @@ class BudgetGuard:
             return None
         return (
             f"{BUDGET_REACHED}: {spent:.4f} of {self.limit_usd:.2f} USD spent today (UTC);"
-            " raise BOTLIB_MAX_LLM_USD_PER_DAY or wait for tomorrow"
+            " raise the budget (BOTLIB_MAX_LLM_USD_PER_DAY, or the operator's risk limits)"
+            " or wait for tomorrow"
         )
 
     def decide(self, context: MarketContext) -> AnalystResult:

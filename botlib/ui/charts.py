@@ -1,11 +1,11 @@
-"""One asset's bqplot price chart, built once and updated in place on every refresh."""
+"""One asset's bqplot chart: candles with overlays over a volume strip, updated in place."""
 
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
-from ipywidgets import Layout
+from ipywidgets import Layout, VBox
 
 with warnings.catch_warnings():
     # bqscales 0.3 (under bqplot) passes metadata to a traitlets constructor at import time;
@@ -13,15 +13,21 @@ with warnings.catch_warnings():
     warnings.filterwarnings(
         "ignore", "metadata .* was set from the constructor", DeprecationWarning
     )
-    from bqplot import Axis, DateScale, Figure, LinearScale, Lines, Scatter
+    from bqplot import OHLC, Axis, Bars, ColorScale, DateScale, Figure, LinearScale, Lines, Scatter
 
-from botlib.ui.shaping import ChartData, slug
+from botlib.ui.shaping import OVERLAYS, ChartData, slug
 from botlib.ui.smc_marks import SmcMarks
 
 __all__ = ["PriceChart", "COLORS"]
 
 COLORS = {
-    "close": "#0969da",
+    "up": "#26a69a",
+    "down": "#ef5350",
+    "close": "#57606a",
+    "sma_20": "#bf8700",
+    "sma_50": "#8250df",
+    "bb_upper": "#57606a",
+    "bb_lower": "#57606a",
     "buy": "#1a7f37",
     "sell": "#cf222e",
     "stop_loss": "#cf222e",
@@ -30,6 +36,8 @@ COLORS = {
 }
 _NO_TIMES = np.array([], dtype="datetime64[ms]")
 _NO_VALUES = np.array([], dtype=float)
+# equal left/right margins keep the price and volume figures' x axes aligned
+_MARGIN = {"left": 75, "right": 30}
 
 
 def _fill_marks(scales: dict[str, object]) -> tuple[Scatter, Scatter]:
@@ -43,62 +51,126 @@ def _fill_marks(scales: dict[str, object]) -> tuple[Scatter, Scatter]:
             marker=marker,
             colors=[COLORS[side]],
             stroke="white",
-            default_size=90,
+            default_size=110,
         )
 
     return marks("buy", "triangle-up"), marks("sell", "triangle-down")
 
 
+def _line(scales: dict[str, object], name: str, **style: object) -> Lines:
+    return Lines(x=_NO_TIMES, y=_NO_VALUES, scales=scales, colors=[COLORS[name]], **style)
+
+
+def _overlays(scales: dict[str, object]) -> dict[str, Lines]:
+    """Build the SMA and Bollinger lines (the bands thinner and dashed, behind the SMAs)."""
+    return {
+        name: _line(
+            scales,
+            name,
+            stroke_width=1.0 if name.startswith("bb_") else 1.4,
+            line_style="dashed" if name.startswith("bb_") else "solid",
+            opacities=[0.6 if name.startswith("bb_") else 0.9],
+        )
+        for name in OVERLAYS
+    }
+
+
+def _volume_figure(x_scale: DateScale, height: str) -> tuple[Figure, Bars]:
+    """Build the volume strip under the candles, on the same date scale (so they line up)."""
+    y_scale = LinearScale(min=0.0)
+    colors = ColorScale(colors=[COLORS["down"], COLORS["up"]], min=0.0, max=1.0)
+    bars = Bars(
+        x=_NO_TIMES,
+        y=_NO_VALUES,
+        color=_NO_VALUES,
+        scales={"x": x_scale, "y": y_scale, "color": colors},
+        padding=0.2,
+        opacities=[0.55],
+    )
+    axes = [
+        Axis(scale=x_scale, grid_lines="none"),
+        Axis(scale=y_scale, side="left", tick_format=".2~s", num_ticks=2),
+    ]
+    figure = Figure(
+        marks=[bars],
+        axes=axes,
+        fig_margin={"top": 8, "bottom": 28, **_MARGIN},
+        padding_y=0.0,  # volume starts at 0 on the axis
+        layout=Layout(width="100%", height=height, min_width="0"),
+    )
+    figure.add_class("botlib-volume")
+    return figure, bars
+
+
 class PriceChart:
-    """Close line, fill markers and stop/target/entry levels of one asset.
+    """Candles, SMA/Bollinger overlays, SMC zones, fills and position levels of one asset, over
+    a volume strip; `widget` holds both figures.
 
     `update` only assigns new arrays to the existing marks (one message per mark, via
-    `hold_sync`), so the browser redraws without rebuilding the figure.
+    `hold_sync`), so the browser redraws without rebuilding the figures. `close` is a faint
+    line through the candles' closes: it keeps the last price readable when candles are thin.
     """
 
-    def __init__(self, symbol: str, height: str = "300px") -> None:
+    def __init__(self, symbol: str, height: str = "300px", volume_height: str = "90px") -> None:
         x_scale, y_scale = DateScale(), LinearScale()
         scales = {"x": x_scale, "y": y_scale}
-        self.close = Lines(x=_NO_TIMES, y=_NO_VALUES, scales=scales, colors=[COLORS["close"]])
-        self.close.stroke_width = 1.6
+        self.candles = OHLC(
+            x=_NO_TIMES,
+            y=np.empty((0, 4)),
+            scales=scales,
+            marker="candle",
+            colors=[COLORS["up"], COLORS["down"]],
+            stroke=COLORS["close"],
+            stroke_width=0.8,
+        )
+        self.close = _line(scales, "close", stroke_width=1.0, opacities=[0.35])
+        self.overlays = _overlays(scales)
         self.levels = {
-            name: Lines(
-                x=_NO_TIMES,
-                y=_NO_VALUES,
-                scales=scales,
-                colors=[COLORS[name]],
-                line_style="dashed" if name != "entry" else "dotted",
-                stroke_width=1.2,
+            name: _line(
+                scales, name, line_style="dashed" if name != "entry" else "dotted", stroke_width=1.2
             )
             for name in ("stop_loss", "take_profit", "entry")
         }
         self.buys, self.sells = _fill_marks(scales)
         self.smc = SmcMarks(scales)
-        axes = [
-            Axis(scale=x_scale, grid_lines="none"),
-            Axis(scale=y_scale, side="left", grid_lines="dashed", tick_format=",.2~f"),
-        ]
         self.figure = Figure(
             marks=[
                 *self.smc.zones.values(),
                 *self.levels.values(),
+                self.candles,
                 self.close,
+                *self.overlays.values(),
                 *self.smc.breaks.values(),
                 self.buys,
                 self.sells,
             ],
-            axes=axes,
-            fig_margin={"top": 10, "bottom": 30, "left": 75, "right": 30},
+            axes=[
+                Axis(scale=x_scale, grid_lines="none", visible=False),  # dates: under the volume
+                Axis(scale=y_scale, side="left", grid_lines="dashed", tick_format=",.2~f"),
+            ],
+            fig_margin={"top": 10, "bottom": 6, **_MARGIN},
             padding_y=0.05,
             layout=Layout(width="100%", height=height, min_width="0"),
         )
         self.figure.add_class("botlib-chart")
         self.figure.add_class(f"botlib-chart-{slug(symbol)}")
+        self.volume_figure, self.volume = _volume_figure(x_scale, volume_height)
+        self.widget = VBox(
+            [self.figure, self.volume_figure], layout=Layout(flex="3 1 0", min_width="0")
+        )
+        self.widget.add_class("botlib-chart-box")
 
     def update(self, data: ChartData) -> None:
         """Replace the marks' arrays with `data`'s."""
+        with self.candles.hold_sync():
+            self.candles.x, self.candles.y = data.x, data.ohlc
         with self.close.hold_sync():
             self.close.x, self.close.y = data.x, data.close
+        with self.volume.hold_sync():
+            self.volume.x, self.volume.y, self.volume.color = data.x, data.volume, data.rising
+        for name, mark in self.overlays.items():
+            with mark.hold_sync():
+                mark.x, mark.y = data.overlay_line(name)
         self.smc.update(data.x, data.smc)
         with self.buys.hold_sync():
             self.buys.x, self.buys.y = data.buys_x, data.buys_y

@@ -1,9 +1,10 @@
-"""The read-only dashboard: an account header and one chart-and-stats panel per asset.
+"""The read-only dashboard: account header, status lights, HALTED banner, one chart-and-stats
+panel per asset, performance charts and metrics, and an activity feed.
 
 It only reads (`Store(path, read_only=True)`) and has no widget that writes or trades: under Voila
-the widget callbacks are all a page's visitor can reach. A hidden `Play` widget, ticking in the
-browser, drives `refresh()`; it stops when the page goes, so an abandoned kernel turns idle and
-Voila's culling removes it.
+the widget callbacks are all a page's visitor can reach (the optional AI-log tab only filters and
+exports what it reads). A hidden `Play` widget, ticking in the browser, drives `refresh()`; it
+stops when the page goes, so an abandoned kernel turns idle and Voila's culling removes it.
 """
 
 from __future__ import annotations
@@ -11,38 +12,47 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
+import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from botlib.config import load_settings
-from botlib.queries import (
-    account_overview,
-    dashboard_data,
-    list_assets,
-    recent_cycles,
-)
+from botlib.clock import SystemClock
+from botlib.config import Settings, load_settings
+from botlib.limits import Limits, load_limits
+from botlib.monitoring import read_account, read_performance
+from botlib.ports import Clock
+from botlib.queries import dashboard_data, list_assets
 from botlib.store import Store
-from botlib.ui.asset_panel import AssetPanel
-from botlib.ui.parts import stat, value_widgets
-from botlib.ui.shaping import HEADER_STATS, header_texts
+from botlib.ui.activity import ActivityFeed, read_activity
+from botlib.ui.asset_panel import PANEL_CSS, AssetPanel
+from botlib.ui.header import Header
+from botlib.ui.performance import PerformanceSection
 from botlib.ui.styles import CSS
 
-__all__ = ["Dashboard", "AssetPanel"]
+if TYPE_CHECKING:
+    from botlib.ui.ai_explorer import AiLogExplorer
+
+__all__ = ["Dashboard", "AssetPanel", "AI_LOGS_ENV"]
 
 log = logging.getLogger(__name__)
+AI_LOGS_ENV = "BOTLIB_DASHBOARD_AI_LOGS"  # "1": add the read-only AI-log explorer as a tab
 _TICKS = 2**31 - 1  # the Play widget's range; at one tick a second it lasts 68 years
 _BUSY_MS = 1000  # how long a refresh waits for a writer's lock before reporting it
+_TRUE = {"1", "true", "yes", "on"}
 
 
 class Dashboard:
-    """Account header plus one `AssetPanel` per configured asset, refreshed from the store.
+    """Header, lights, banner, one `AssetPanel` per asset, performance and activity, refreshed
+    from the store in place (widgets are built once; new assets are appended).
 
     `source` is an open read-only `Store`, or a database path that is (re)opened on demand,
     so a missing or broken file shows a status message and is retried on the next tick.
+    `limits` are the environment's (`Settings`) or given `Limits`; the operator's overrides in
+    the database are laid on top at every read. `clock` is injectable for tests.
     """
 
     def __init__(
@@ -51,22 +61,33 @@ class Dashboard:
         *,
         interval_s: float = 3.0,
         bars: int = 200,
-        llm_budget_usd: float | None = None,
+        limits: Settings | Limits | None = None,
+        clock: Clock | None = None,
+        with_ai_logs: bool = False,
+        feed_rows: int = 30,
     ) -> None:
         self._store: Store | None = source if isinstance(source, Store) else None
         self._path = Path(source.path if isinstance(source, Store) else source)
         self._owns_store = self._store is None
         self._file: tuple[int, int] | None = None
         self._version: int | None = None
-        self.interval_s, self.bars, self.llm_budget_usd = interval_s, bars, llm_budget_usd
+        self._day: date | None = None  # the UTC day of the last full read (day P&L, LLM spend)
+        self.interval_s, self.bars, self.feed_rows = interval_s, bars, feed_rows
+        self.limits: Settings | Limits = limits or Limits.model_validate({})
+        self.clock: Clock = clock or SystemClock()
         self.panels: dict[str, AssetPanel] = {}
-        self.header = value_widgets([key for key, _ in HEADER_STATS], "")
+        self.header = Header()
+        self.performance = PerformanceSection()
+        self.activity = ActivityFeed()
         self.status = widgets.HTML("starting…")
         self.status.add_class("botlib-status")
         self.ticker = self._make_ticker(interval_s)
         self._assets = widgets.VBox([])
         self._assets.add_class("botlib-assets")
-        self.widget = self._layout()
+        self.ai_explorer: AiLogExplorer | None = None  # built when its tab is first opened
+        self._ai_box = widgets.VBox([widgets.HTML("loading…")])
+        self.main = self._layout()
+        self.widget: widgets.Box = self._tabs() if with_ai_logs else self.main
         self.refresh()
 
     @classmethod
@@ -76,10 +97,16 @@ class Dashboard:
 
     @classmethod
     def from_env(cls, **options: Any) -> Dashboard:
-        """Open the dashboard on `BOTLIB_DB` (the path `botlib serve` passes to Voila)."""
+        """Open the dashboard on `BOTLIB_DB` (the path `botlib serve` passes to Voila).
+
+        `BOTLIB_DASHBOARD_AI_LOGS=1` adds the AI-log tab; risk limits and the LLM budget are
+        the environment's, with the operator's overrides read from the database.
+        """
         # Only the environment: the kernel never reads a `.env` that may hold API keys.
         settings = load_settings(env_file=None)
-        options.setdefault("llm_budget_usd", settings.max_llm_usd_per_day)
+        options.setdefault("limits", settings)
+        flag = os.environ.get(AI_LOGS_ENV, "").strip().lower()
+        options.setdefault("with_ai_logs", flag in _TRUE)
         return cls.from_path(settings.db_path, **options)
 
     def _make_ticker(self, interval_s: float) -> widgets.Play:
@@ -103,16 +130,40 @@ class Dashboard:
             self.ticker.playing = True
 
     def _layout(self) -> widgets.VBox:
-        captions = dict(HEADER_STATS)
-        header = widgets.HBox([stat(captions[k], v) for k, v in self.header.items()])
-        header.add_class("botlib-header")
         title = widgets.HTML("<h2>botlib</h2>")
         title.add_class("botlib-brand")
-        top = widgets.HBox([title, header])
+        top = widgets.HBox([title, self.header.widget])
         top.add_class("botlib-top")
-        root = widgets.VBox([widgets.HTML(CSS), top, self.status, self._assets, self.ticker])
+        root = widgets.VBox(
+            [
+                widgets.HTML(CSS + PANEL_CSS),
+                top,
+                self.header.banner,
+                self.header.lights_row,
+                self.status,
+                self._assets,
+                self.performance.widget,
+                self.activity.widget,
+                self.ticker,
+            ]
+        )
         root.add_class("botlib-dashboard")
         return root
+
+    def _tabs(self) -> widgets.Tab:
+        """Put the dashboard and the AI-log explorer in tabs; the explorer is built on first use
+        (it queries the AI log, which a trader who never opens the tab doesn't need)."""
+        tabs = widgets.Tab(children=[self.main, self._ai_box], titles=("Dashboard", "AI log"))
+        tabs.add_class("botlib-tabs")
+        tabs.observe(self._on_tab, names="selected_index")
+        return tabs
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        if change["new"] == 1 and self.ai_explorer is None:
+            from botlib.ui.ai_explorer import AiLogExplorer  # only when asked for
+
+            self.ai_explorer = AiLogExplorer.from_path(self._path)
+            self._ai_box.children = (self.ai_explorer.widget,)
 
     def close(self) -> None:
         """Stop the ticker and close the store if the dashboard opened it."""
@@ -130,23 +181,26 @@ class Dashboard:
 
     # refresh ------------------------------------------------------------------------------
     def refresh(self) -> bool:
-        """Re-read the database and update the widgets in place; never raise.
+        """Re-read the database when it changed (or a new UTC day began) and update the widgets
+        in place; otherwise only re-judge the clock-dependent parts. Never raise.
 
         Return False (and say why in the status line, keeping the last good values) when the
         database cannot be read; the next tick retries.
         """
+        now = self.clock.now()
         try:
             store = self._open()
             version = int(store.db.execute("PRAGMA data_version").fetchone()[0])
-            if version != self._version:
+            if version != self._version or now.astimezone(UTC).date() != self._day:
                 with _snapshot(store):
-                    self._show(store)
-                self._version = version
+                    self._show(store, now)
+                self._version, self._day = version, now.astimezone(UTC).date()
+            else:
+                self.header.tick(now)  # a dead scheduler writes nothing: age it anyway
         except Exception as exc:  # a dashboard must survive anything the file does
             log.debug("dashboard refresh failed", exc_info=True)
             self._fail(exc)
             return False
-        now = datetime.now(UTC)
         self._set_status(f"● live · read-only · refreshed {now:%H:%M:%S} UTC", ok=True)
         return True
 
@@ -163,15 +217,14 @@ class Dashboard:
             self._store, self._version = store, None
         return self._store
 
-    def _show(self, store: Store) -> None:
-        latest = recent_cycles(store, 1)
-        overview = account_overview(store)
-        texts = header_texts(overview, latest[0] if latest else None, self.llm_budget_usd)
-        for key, text in texts.items():
-            self.header[key].value = text
+    def _show(self, store: Store, now: datetime) -> None:
+        limits = load_limits(store, self.limits)
+        self.header.show(read_account(store, now, limits), now)
         for asset in list_assets(store):
             panel = self.panels.get(asset.symbol) or self._add_panel(asset.symbol)
             panel.show(dashboard_data(store, asset.symbol, bars=self.bars))
+        self.performance.show(read_performance(store))
+        self.activity.show(read_activity(store, self.feed_rows))
 
     def _add_panel(self, symbol: str) -> AssetPanel:
         """Add a panel for an asset that appeared (existing panels are kept as they are)."""

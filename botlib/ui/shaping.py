@@ -1,8 +1,9 @@
 """Turn query results into the arrays and strings the dashboard's widgets show (pure, no widgets).
 
 Kept apart from the widgets so unit tests can check every number and label without a browser.
-Every string that came from the database is HTML-escaped here: the widgets render HTML, and an
-analyst's reasoning is untrusted text.
+Every string that came from the database is HTML-escaped before it reaches a widget: the widgets
+render HTML, and an analyst's reasoning is untrusted text. (One asset panel's texts live beside
+its widgets in `botlib.ui.asset_panel`.)
 """
 
 from __future__ import annotations
@@ -16,18 +17,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from botlib.indicators import add_indicators
 from botlib.models import TIMEFRAMES
 from botlib.queries import DashboardData
 from botlib.store import parse_time
+from botlib.ui.downsample import ohlc_buckets
 from botlib.ui.smc_shaping import SmcChartData, smc_chart_data
 
 __all__ = [
-    "ASSET_STATS",
     "HEADER_STATS",
+    "MAX_CANDLES",
     "NONE",
+    "OVERLAYS",
     "ChartData",
     "chart_data",
-    "asset_texts",
     "header_texts",
     "llm_spend_text",
     "slug",
@@ -35,27 +38,12 @@ __all__ = [
     "signed_money",
     "percent",
     "quantity",
+    "tone",
     "utc_minute",
 ]
 
-# (key, caption): the key names the value widget's CSS class, `botlib-<key>-<slug>`.
-ASSET_STATS: tuple[tuple[str, str], ...] = (
-    ("price", "Last price"),
-    ("position", "Position"),
-    ("entry", "Entry"),
-    ("unrealized", "Unrealised P&L"),
-    ("levels", "Stop / target"),
-    ("pnl", "Asset P&L"),
-    ("win-rate", "Win rate"),
-    ("sharpe", "Sharpe"),
-    ("drawdown", "Max drawdown"),
-    ("trades", "Closed trades"),
-    ("cycles", "Cycles"),
-    ("decision", "Last AI decision"),
-    ("reasoning", "Reasoning"),
-    ("cycle", "Last cycle"),
-    ("cycle-reason", "Cycle result"),
-)
+MAX_CANDLES = 240  # most candles a chart draws: bqplot re-sends whole arrays on every update
+OVERLAYS = ("sma_20", "sma_50", "bb_upper", "bb_lower")  # `add_indicators` columns drawn
 HEADER_STATS: tuple[tuple[str, str], ...] = (
     ("mode", "Mode"),
     ("equity", "Equity"),
@@ -134,7 +122,7 @@ def utc_minute(value: str | datetime | None) -> str:
     return NONE if when is None else f"{when:%Y-%m-%d %H:%M} UTC"
 
 
-def _tone(value: float | None, text: str) -> str:
+def tone(value: float | None, text: str) -> str:
     """Wrap a P&L in a span whose class colours it green or red."""
     if _missing(value) or round(value or 0.0, 2) == 0:
         return text
@@ -143,10 +131,13 @@ def _tone(value: float | None, text: str) -> str:
 
 @dataclass(frozen=True)
 class ChartData:
-    """Arrays for one price chart: close line, fills, and the open position's levels."""
+    """Arrays for one price chart, all on `x` (candle close times): candles, volume, indicator
+    overlays and SMC zones; fills and break marks keep their own (real) times."""
 
-    x: np.ndarray  # bar close times, datetime64[ms], UTC without tz (what bqplot expects)
-    close: np.ndarray
+    x: np.ndarray  # candle close times, datetime64[ms], UTC without tz (what bqplot expects)
+    ohlc: np.ndarray  # (n, 4): open, high, low, close
+    volume: np.ndarray
+    overlays: dict[str, np.ndarray]  # `OVERLAYS` columns, NaN while an indicator warms up
     buys_x: np.ndarray
     buys_y: np.ndarray
     sells_x: np.ndarray
@@ -154,13 +145,33 @@ class ChartData:
     levels: dict[str, float | None]  # stop_loss, take_profit, entry
     smc: SmcChartData = field(default_factory=SmcChartData)  # FVG/OB zones, BOS/CHoCH points
 
+    @property
+    def close(self) -> np.ndarray:
+        return self.ohlc[:, 3]
+
+    @property
+    def rising(self) -> np.ndarray:
+        """Return 1.0 for candles that closed at or above their open, else 0.0 (bar colours)."""
+        return (self.ohlc[:, 3] >= self.ohlc[:, 0]).astype(float)
+
+    def overlay_line(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return an overlay from its first defined value on (bqplot mis-draws NaN ends)."""
+        y = self.overlays.get(name, _NO_VALUES)
+        defined = np.flatnonzero(np.isfinite(y))
+        start = int(defined[0]) if len(defined) else len(y)
+        return self.x[start : len(y)], y[start:]
+
     def level_line(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Return a horizontal segment across the chart at a level (empty when there is none)."""
         level = self.levels.get(name)
         if level is None or not len(self.x):
-            return np.array([], dtype="datetime64[ms]"), np.array([], dtype=float)
+            return _NO_TIMES, _NO_VALUES
         ends = np.array([self.x[0], max(self.x[-1], *self.buys_x, *self.sells_x)])
         return ends.astype("datetime64[ms]"), np.array([level, level], dtype=float)
+
+
+_NO_TIMES = np.array([], dtype="datetime64[ms]")
+_NO_VALUES = np.array([], dtype=float)
 
 
 def _naive_utc(times: pd.Series | pd.Index) -> np.ndarray:
@@ -170,96 +181,73 @@ def _naive_utc(times: pd.Series | pd.Index) -> np.ndarray:
 
 def _fills(trades: pd.DataFrame, side: str, since: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
     """Return fill times and prices of one side, from `since` on (older ones would stretch x)."""
-    if trades.empty or "price" not in trades:
-        return np.array([], dtype="datetime64[ms]"), np.array([], dtype=float)
+    if trades.empty or "price" not in trades or "filled_at" not in trades:
+        return _NO_TIMES, _NO_VALUES
     done = trades[(trades["side"] == side) & trades["price"].notna() & trades["filled_at"].notna()]
     x = _naive_utc(done["filled_at"])
     keep = x >= since
     return x[keep], done["price"].to_numpy(dtype=float)[keep]
 
 
-def chart_data(data: DashboardData) -> ChartData:
-    """Shape one asset's bars, trades and position for the chart.
+def _last_rows(bars: pd.Index, candles: pd.Index) -> np.ndarray:
+    """Return, for each (merged) candle, the position of its last bar in `bars`."""
+    starts = bars.get_indexer(candles)
+    return np.append(starts[1:], len(bars)) - 1
 
-    Closes are plotted at the bar's end time, which is when a cycle trades on them, so a fill
-    marker sits on the line it was priced from.
+
+def _levels(position: dict[str, Any] | None) -> dict[str, float | None]:
+    position = position or {}
+    return {
+        "stop_loss": position.get("stop_loss"),
+        "take_profit": position.get("take_profit"),
+        "entry": position.get("avg_entry_price"),
+    }
+
+
+def chart_data(data: DashboardData, max_candles: int = MAX_CANDLES) -> ChartData:
+    """Shape one asset's bars, trades and position for the chart, drawing <= `max_candles`.
+
+    A candle is drawn at its close time, when a cycle trades on it, so a fill marker sits on
+    the candle it was priced from. Indicators are computed on the warm-up bars plus the window
+    (causal), then read at each drawn candle's last bar; longer windows are merged by
+    `ohlc_buckets`, which keeps the window's extremes and its first open and last close.
     """
-    width = pd.Timedelta(minutes=TIMEFRAMES.get(data.asset.timeframe, 0))
-    x = _naive_utc(data.bars.index + width) if len(data.bars) else np.array([], "datetime64[ms]")
-    since = x[0] if len(x) else np.datetime64("1970-01-01T00:00", "ms")
-    position = data.position or {}
-    buys_x, buys_y = _fills(data.trades, "buy", since)
-    sells_x, sells_y = _fills(data.trades, "sell", since)
+    bars = data.bars
+    if bars.empty:
+        return _empty_chart(data.position)
+    ends = _naive_utc(bars.index + pd.Timedelta(minutes=TIMEFRAMES.get(data.asset.timeframe, 0)))
+    full = pd.concat([data.history, bars]) if len(data.history) else bars
+    features = add_indicators(full).iloc[len(full) - len(bars) :]
+    candles = ohlc_buckets(bars, max_candles)
+    rows = _last_rows(bars.index, candles.index)
+    buys_x, buys_y = _fills(data.trades, "buy", ends[0])
+    sells_x, sells_y = _fills(data.trades, "sell", ends[0])
     return ChartData(
-        x=x,
-        close=data.bars["close"].to_numpy(dtype=float),
+        x=ends[rows],
+        ohlc=candles[["open", "high", "low", "close"]].to_numpy(dtype=float),
+        volume=(candles["volume"] if "volume" in candles else candles["close"] * 0).to_numpy(float),
+        overlays={name: features[name].to_numpy(dtype=float)[rows] for name in OVERLAYS},
         buys_x=buys_x,
         buys_y=buys_y,
         sells_x=sells_x,
         sells_y=sells_y,
-        smc=smc_chart_data(data.bars, x),
-        levels={
-            "stop_loss": position.get("stop_loss"),
-            "take_profit": position.get("take_profit"),
-            "entry": position.get("avg_entry_price"),
-        },
+        levels=_levels(data.position),
+        smc=smc_chart_data(full, ends).at_rows(rows),
     )
 
 
-def _position_texts(data: DashboardData) -> dict[str, str]:
-    pos = data.position
-    if not pos or not pos.get("qty"):
-        return {"position": "flat", "entry": NONE, "unrealized": NONE, "levels": NONE}
-    unrealized = data.unrealized_pnl
-    return {
-        "position": quantity(float(pos["qty"])),
-        "entry": money(pos.get("avg_entry_price")),
-        "unrealized": _tone(unrealized, signed_money(unrealized)),
-        "levels": f"{money(pos.get('stop_loss'))} / {money(pos.get('take_profit'))}",
-    }
-
-
-def _decision_texts(decision: dict[str, Any] | None) -> dict[str, str]:
-    if not decision:
-        return {"decision": NONE, "reasoning": NONE}
-    action = html.escape(str(decision.get("action") or "?"))
-    confidence = decision.get("confidence")
-    when = utc_minute(decision.get("created_at"))
-    return {
-        "decision": (
-            f'<span class="botlib-action-{action.lower()}">{action}</span>'
-            f" · confidence {percent(confidence, 0)} · {when}"
-        ),
-        "reasoning": html.escape(str(decision.get("reasoning") or NONE)),
-    }
-
-
-def _cycle_texts(cycle: dict[str, Any] | None) -> dict[str, str]:
-    if not cycle:
-        return {"cycle": NONE, "cycle-reason": NONE}
-    status = html.escape(str(cycle.get("status") or "?"))
-    why = cycle.get("reason") or cycle.get("error") or NONE
-    return {
-        "cycle": f"{utc_minute(cycle.get('started_at'))} · {status}",
-        "cycle-reason": html.escape(str(why)),
-    }
-
-
-def asset_texts(data: DashboardData) -> dict[str, str]:
-    """Return the HTML text of every asset stat, keyed like `ASSET_STATS`."""
-    m = data.metrics
-    return {
-        "price": money(data.last_price),
-        **_position_texts(data),
-        "pnl": _tone(m.total_pnl, signed_money(m.total_pnl)),
-        "win-rate": percent(m.win_rate),
-        "sharpe": NONE if _missing(m.sharpe) else f"{m.sharpe:.2f}",
-        "drawdown": f"{m.max_drawdown_pct:.2f} %",
-        "trades": str(m.n_trades),
-        "cycles": str(data.cycles),
-        **_decision_texts(data.last_decision),
-        **_cycle_texts(data.last_cycle),
-    }
+def _empty_chart(position: dict[str, Any] | None) -> ChartData:
+    return ChartData(
+        x=_NO_TIMES,
+        ohlc=np.empty((0, 4)),
+        volume=_NO_VALUES,
+        overlays={name: _NO_VALUES for name in OVERLAYS},
+        buys_x=_NO_TIMES,
+        buys_y=_NO_VALUES,
+        sells_x=_NO_TIMES,
+        sells_y=_NO_VALUES,
+        levels=_levels(position),
+    )
 
 
 def header_texts(
@@ -272,7 +260,7 @@ def header_texts(
         "mode": html.escape(str(mode).upper()) if mode else NONE,
         "equity": money(overview.get("equity")),
         "cash": money(overview.get("cash")),
-        "pnl": _tone(total, signed_money(total)),
+        "pnl": tone(total, signed_money(total)),
         "llm": llm_spend_text(overview.get("llm_today"), llm_budget),
         "last-cycle": utc_minute((last_cycle or {}).get("started_at")),
     }

@@ -32,12 +32,20 @@ class SmcChartData:
     zones: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     breaks: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
+    def at_rows(self, rows: np.ndarray) -> SmcChartData:
+        """Keep the zones at `rows` (a merged candle's last bar); breaks keep their real times."""
+        zones = {name: (top[rows], bottom[rows]) for name, (top, bottom) in self.zones.items()}
+        return SmcChartData(zones, self.breaks)
+
 
 def smc_chart_data(bars: pd.DataFrame, x: np.ndarray) -> SmcChartData:
-    """Shape the SMC overlays for bars drawn at times `x` (empty when too few bars)."""
-    if len(bars) < 3:
+    """Shape the SMC overlays of the last `len(x)` bars, drawn at times `x` (empty when too few
+    bars); the bars before them only warm the detectors up, so the first drawn bar has zones."""
+    if len(x) > len(bars):
+        raise ValueError(f"{len(x)} chart times for {len(bars)} bars: one time per drawn bar")
+    if len(bars) < 3 or not len(x):
         return SmcChartData()
-    features = smc_features(bars)
+    features = smc_features(bars).iloc[len(bars) - len(x) :]
     zones = {
         name: (
             features[f"{prefix}_top"].to_numpy(dtype=float),

@@ -38,4 +38,35 @@ CSS = """<style>
   border-top: 1px solid #eaeef2; padding-top: 6px; }
 .botlib-wide .widget-html-content { white-space: normal; overflow-wrap: anywhere; }
 .botlib-wide .botlib-value { font-size: 13px; font-weight: 500; }
+.botlib-mode-live { color: #cf222e; font-weight: 700; }
+.botlib-banner { width: 100%; box-sizing: border-box; background: #cf222e; color: #ffffff;
+  border-radius: 6px; padding: 8px 14px; font-size: 14px; margin: 0; }
+.botlib-banner .widget-html-content { white-space: normal; color: #ffffff; }
+.botlib-lights { gap: 18px; flex-wrap: wrap; align-items: baseline; font-size: 13px; }
+.botlib-light { cursor: help; }
+.botlib-state-ok .botlib-light { color: #1a7f37; }
+.botlib-state-failed .botlib-light { color: #cf222e; font-weight: 600; }
+.botlib-state-stale .botlib-light, .botlib-state-late { color: #9a6700; font-weight: 600; }
+.botlib-state-paused .botlib-light, .botlib-state-waiting .botlib-light,
+  .botlib-state-none { color: #8c959f; }
+.botlib-light-box .widget-html-content { white-space: normal; max-width: 480px; }
+.botlib-heartbeat .widget-html-content { white-space: normal; }
+.botlib-performance, .botlib-activity { border: 1px solid #d0d7de; border-radius: 6px;
+  padding: 10px 12px; margin: 0 0 12px 0; gap: 6px; }
+.botlib-performance-charts { gap: 12px; }
+.botlib-performance-charts > .bqplot { flex: 1 1 0; min-width: 0; }
+.botlib-metrics, .botlib-feed { border-collapse: collapse; font-size: 12px; width: 100%;
+  font-variant-numeric: tabular-nums; }
+.botlib-metrics th, .botlib-metrics td, .botlib-feed th, .botlib-feed td { padding: 3px 8px;
+  border-bottom: 1px solid #eaeef2; text-align: right; white-space: nowrap; }
+.botlib-metrics th:first-child, .botlib-metrics td:first-child, .botlib-feed th,
+  .botlib-feed td { text-align: left; }
+.botlib-metrics th, .botlib-feed th { background: #f6f8fa; font-weight: 600; }
+.botlib-metrics tr.botlib-total td { font-weight: 600; border-top: 2px solid #d0d7de; }
+.botlib-feed td:last-child { white-space: normal; overflow-wrap: anywhere; width: 100%; }
+.botlib-activity-attention td { background: #fff8c5; }
+.botlib-note { font-size: 11px; color: #59636e; margin: 4px 0 0 0; white-space: normal; }
+.botlib-metrics-box .widget-html-content, .botlib-activity-table .widget-html-content {
+  white-space: normal; overflow-x: auto; }
+.botlib-activity-table { max-height: 420px; overflow-y: auto; }
 </style>"""

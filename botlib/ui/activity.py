@@ -1,0 +1,202 @@
+"""The activity feed: the newest cycles, fills, AI decisions, risk denials, alerts and operator
+actions, newest first, as one HTML table whose value is replaced on refresh.
+
+One bounded query per source (LIMIT on a primary key or a time index), merged in Python. Every
+text from the database is escaped here: reasoning and alert messages are untrusted.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import ipywidgets as widgets
+
+from botlib.store import Store, parse_time
+from botlib.ui.shaping import NONE, money, percent, quantity, signed_money
+
+__all__ = ["ActivityItem", "ActivityFeed", "read_activity", "activity_html", "item_text", "LABELS"]
+
+# activity -------------------------------------------------------------------------------------
+ActivityKind = Literal["cycle", "denied", "trade", "decision", "alert", "operator"]
+_RANK = {"cycle": 0, "decision": 1, "denied": 2, "trade": 3, "alert": 4, "operator": 5}
+_SOURCES: dict[str, tuple[str, str]] = {
+    # kind: (SQL, time column). Newest rows by primary key or a time index: never a full scan.
+    "cycle": (
+        "SELECT rowid AS id, started_at, symbol, status, action, reason, error, risk_verdict,"
+        " risk_reason FROM cycles ORDER BY rowid DESC LIMIT ?",
+        "started_at",
+    ),
+    "trade": (
+        "SELECT id, coalesce(filled_at, created_at) AS ts, symbol, side, qty, price, reason,"
+        " status, realized_pnl, fee FROM trades ORDER BY id DESC LIMIT ?",
+        "ts",
+    ),
+    "decision": (
+        "SELECT id, created_at, symbol, action, confidence, reasoning, error"
+        " FROM ai_decision_logs ORDER BY id DESC LIMIT ?",
+        "created_at",
+    ),
+    "alert": (
+        "SELECT id, ts, symbol, severity, kind, message FROM alerts"
+        " ORDER BY ts DESC, id DESC LIMIT ?",
+        "ts",
+    ),
+    "operator": (
+        "SELECT id, ts, symbol, actor, action, result, message FROM operator_actions"
+        " ORDER BY ts DESC, id DESC LIMIT ?",
+        "ts",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ActivityItem:
+    """One line of the activity feed: when, what kind, which asset, and the source row."""
+
+    when: datetime
+    kind: ActivityKind
+    symbol: str | None
+    row: dict[str, Any]
+
+
+def _kind(source: str, row: dict[str, Any]) -> ActivityKind:
+    """Show a cycle whose BUY/SELL the risk gate refused as a denial (a HOLD is no denial)."""
+    if source == "cycle" and row.get("risk_verdict") == "denied" and row.get("action") != "HOLD":
+        return "denied"
+    return source  # type: ignore[return-value]
+
+
+def read_activity(store: Store, limit: int = 30) -> list[ActivityItem]:
+    """Return the newest `limit` events of every source, merged newest first.
+
+    One query per source with LIMIT. Risk denials are cycles rows, so they come with the
+    cycles query: every cycle yields one item, hence only the newest `limit` cycles can make
+    the merged top `limit`.
+    """
+    items: list[ActivityItem] = []
+    for source, (sql, column) in _SOURCES.items():
+        for row in store.rows(sql, [limit]):
+            when = parse_time(row[column])
+            if when is not None:
+                items.append(ActivityItem(when, _kind(source, row), row.get("symbol"), row))
+    items.sort(key=lambda i: (i.when, _RANK[i.kind], i.row.get("id") or 0), reverse=True)
+    return items[:limit]
+
+
+# rendering ------------------------------------------------------------------------------------
+
+_CLIP = 200  # characters of a reasoning or message shown in one row
+LABELS = {
+    "cycle": "cycle",
+    "denied": "risk denied",
+    "trade": "fill",
+    "decision": "AI decision",
+    "alert": "alert",
+    "operator": "operator",
+}
+
+
+def _clip(text: object) -> str:
+    value = " ".join(str(text).split())
+    return value if len(value) <= _CLIP else value[: _CLIP - 1] + "…"
+
+
+def _cycle(row: dict[str, Any]) -> str:
+    parts = [str(row.get("status") or "?"), str(row.get("action") or "")]
+    why = row.get("reason") or row.get("error")
+    text = " · ".join(p for p in parts if p)
+    return f"{text} — {_clip(why)}" if why else text
+
+
+def _denied(row: dict[str, Any]) -> str:
+    return f"{row.get('action') or '?'} denied: {_clip(row.get('risk_reason') or NONE)}"
+
+
+def _trade(row: dict[str, Any]) -> str:
+    side = str(row.get("side") or "?").upper()
+    qty = NONE if row.get("qty") is None else quantity(float(row["qty"]))
+    text = f"{side} {qty} @ {money(row.get('price'))} · {row.get('reason') or NONE}"
+    if row.get("realized_pnl") is not None:
+        text += f" · P&L {signed_money(float(row['realized_pnl']))}"
+    if row.get("status") and row["status"] != "filled":
+        text += f" · {row['status']}"
+    return text
+
+
+def _decision(row: dict[str, Any]) -> str:
+    text = f"{row.get('action') or '?'} · confidence {percent(row.get('confidence'), 0)}"
+    if row.get("error"):
+        text += f" · error: {_clip(row['error'])}"
+    return f"{text} — {_clip(row.get('reasoning') or NONE)}"
+
+
+def _alert(row: dict[str, Any]) -> str:
+    return f"[{row.get('severity') or '?'}] {row.get('kind') or '?'}: {_clip(row.get('message'))}"
+
+
+def _operator(row: dict[str, Any]) -> str:
+    text = f"{row.get('action') or '?'} → {row.get('result') or '?'}"
+    if row.get("actor"):
+        text += f" by {row['actor']}"
+    return f"{text}: {_clip(row['message'])}" if row.get("message") else text
+
+
+_TEXTS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "cycle": _cycle,
+    "denied": _denied,
+    "trade": _trade,
+    "decision": _decision,
+    "alert": _alert,
+    "operator": _operator,
+}
+
+
+def item_text(item: ActivityItem) -> str:
+    """Return an item's plain-text detail (not yet escaped)."""
+    return _TEXTS[item.kind](item.row)
+
+
+def _row_class(item: ActivityItem) -> str:
+    """Mark rows that need attention: failures, denials, critical alerts, rejected actions."""
+    row = item.row
+    loud = (
+        (item.kind == "cycle" and row.get("status") == "failed")
+        or item.kind == "denied"
+        or (item.kind == "alert" and row.get("severity") == "critical")
+        or (item.kind == "operator" and row.get("result") == "rejected")
+    )
+    return f"botlib-activity-{item.kind}" + (" botlib-activity-attention" if loud else "")
+
+
+def activity_html(items: Sequence[ActivityItem]) -> str:
+    """Render the feed as one escaped HTML table (newest first, as given)."""
+    if not items:
+        return '<p class="botlib-note">No activity yet.</p>'
+    rows = "".join(
+        f'<tr class="{_row_class(item)}"><td>{item.when:%Y-%m-%d %H:%M:%S}</td>'
+        f"<td>{html.escape(LABELS[item.kind])}</td>"
+        f"<td>{html.escape(item.symbol or NONE)}</td>"
+        f"<td>{html.escape(item_text(item))}</td></tr>"
+        for item in items
+    )
+    head = "<th>Time (UTC)</th><th>Event</th><th>Asset</th><th>Details</th>"
+    return f'<table class="botlib-feed"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
+class ActivityFeed:
+    """A titled HTML table; `show` replaces its value (the widget is kept)."""
+
+    def __init__(self) -> None:
+        self.table = widgets.HTML(activity_html([]))
+        self.table.add_class("botlib-activity-table")
+        title = widgets.HTML("<h3>Activity</h3>")
+        self.widget = widgets.VBox([title, self.table])
+        self.widget.add_class("botlib-activity")
+
+    def show(self, items: Sequence[ActivityItem]) -> None:
+        """Show the feed's items (unchanged HTML sends nothing to the browser)."""
+        self.table.value = activity_html(items)
