@@ -57,6 +57,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m botlib.bench
 	$(BIN)/python -m botlib.bench_smc
+	$(BIN)/python -m botlib.bench_dashboard
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache

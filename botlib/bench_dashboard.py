@@ -25,6 +25,7 @@ from botlib.queries import dashboard_data
 from botlib.sim import SimMarket
 from botlib.store import Store
 from botlib.ui.asset_panel import AssetPanel
+from botlib.ui.dashboard import Dashboard
 from botlib.ui.shaping import chart_data
 
 __all__ = ["make_big_db", "main"]
@@ -176,6 +177,22 @@ def main(argv: list[str] | None = None) -> None:
         with Store(path, read_only=True) as store:
             for window in (500, 5000):
                 _report(store, symbols, window, args.repeat)
+            _report_dashboard(store, path, symbols, args.repeat)
+
+
+def _report_dashboard(store: Store, path: Path, symbols: list[str], repeat: int) -> None:
+    """Time what one refresh tick costs the kernel when the database changed: every panel,
+    the header, the performance section and the activity feed, against the plain SELECTs."""
+    reference = best_time(lambda: [_window_select(store, s, 200) for s in symbols], repeat)
+    dashboard = Dashboard(path)  # the served default: 200 bars per panel
+    try:
+        full = best_time(lambda: dashboard.refresh(force=True), repeat)
+    finally:
+        dashboard.close()
+    n = len(symbols)
+    ratio = full / reference
+    print(f"\nwhole dashboard refresh, {n} assets: {full * 1000:.0f} ms"
+          f" ({ratio:.0f}x the {n} window SELECTs, {reference * 1000:.1f} ms)")  # fmt: skip
 
 
 def _report(store: Store, symbols: list[str], window: int, repeat: int) -> None:

@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from botlib.ai_logs import day_start, spend_today
+from botlib.ai_logs import spend_today
 from botlib.analytics import Metrics, max_drawdown_pct, sharpe_ratio
+from botlib.guards import day_start_equity
 from botlib.limits import Limits
 from botlib.store import Store, iso, parse_time
 
@@ -164,24 +165,6 @@ def _value(store: Store, sql: str, params: list[Any] | None = None) -> Any:
     return None if row is None else row[0]
 
 
-def _day_start_equity(store: Store, now: datetime) -> float | None:
-    """Return the equity the UTC day began with: the last snapshot before midnight, or the
-    day's first one up to `now` (the baseline the engine's daily loss limit uses)."""
-    midnight = iso(day_start(now))
-    before = _value(
-        store,
-        "SELECT equity FROM equity_snapshots WHERE ts < ? ORDER BY ts DESC, id DESC LIMIT 1",
-        [midnight],
-    )
-    if before is None:
-        before = _value(
-            store,
-            "SELECT equity FROM equity_snapshots WHERE ts >= ? AND ts <= ? ORDER BY ts, id LIMIT 1",
-            [midnight, iso(now)],
-        )
-    return None if before is None else float(before)
-
-
 def _positions(store: Store) -> tuple[int, float]:
     """Count open positions and value them at their asset's last stored close."""
     rows = store.rows(
@@ -243,7 +226,7 @@ def read_account(store: Store, now: datetime, limits: Limits) -> AccountStatus:
         equity=float(latest[0]["equity"]) if latest else None,
         cash=float(latest[0]["cash"]) if latest else None,
         start_equity=start,
-        day_start_equity=_day_start_equity(store, now),
+        day_start_equity=day_start_equity(store, now),
         peak_equity=None if peak is None else float(peak),
         positions=count,
         positions_value=value,

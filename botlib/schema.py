@@ -270,6 +270,17 @@ def m004_reconciliations(db: Database) -> None:
 def m005_operations(db: Database) -> None:
     """Add what operators and the dashboard need: alerts, operator actions, tick heartbeats,
     risk limits set from the control notebook, and a per-asset analyst choice."""
+    _alerts(db)
+    _operator_actions(db)
+    _ticks(db)
+    db.table("bot_settings").create(
+        {"key": str, "value": str, "updated_at": str}, pk="key", not_null={"value"}
+    )
+    db.table("trading_assets").add_column("analyst", str)  # NULL: the configured default
+    db.table("ai_reflections").create_index(["symbol", "id"])  # the dashboard's last reflection
+
+
+def _alerts(db: Database) -> None:
     db.table("alerts").create(
         {
             "id": int,
@@ -286,6 +297,9 @@ def m005_operations(db: Database) -> None:
     )
     db.table("alerts").create_index(["ts"])
     db.table("alerts").create_index(["kind", "symbol", "ts"])
+
+
+def _operator_actions(db: Database) -> None:
     db.table("operator_actions").create(
         {
             "id": int,
@@ -301,6 +315,9 @@ def m005_operations(db: Database) -> None:
         not_null={"ts", "action", "result"},
     )
     db.table("operator_actions").create_index(["ts"])
+
+
+def _ticks(db: Database) -> None:
     db.table("ticks").create(
         {
             "id": int,
@@ -316,7 +333,3 @@ def m005_operations(db: Database) -> None:
         not_null={"started_at"},
     )
     db.table("ticks").create_index(["started_at"])
-    db.table("bot_settings").create(
-        {"key": str, "value": str, "updated_at": str}, pk="key", not_null={"value"}
-    )
-    db.table("trading_assets").add_column("analyst", str)  # NULL: the configured default

@@ -22,6 +22,7 @@ from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playw
 from botlib.clock import ManualClock
 from botlib.serve import AI_LOGS_NOTEBOOK, run_server, stop_server, wait_until_up
 from botlib.store import Store
+from botlib.ui.shaping import slug
 from tests.conftest import CANARY_KEY, T0, openai_engine
 from tests.fakes.openai_server import FakeOpenAI
 from tests.ui_helpers import (
@@ -49,6 +50,8 @@ CHART_DRAWN = """(slug) => [...document.querySelectorAll(`.botlib-chart-${slug} 
     .some(line => (line.getAttribute('d') || '').length > 10)"""
 LINES_DRAWN = """() => [...document.querySelectorAll('.bqplot.figure path.line')]
     .filter(line => (line.getAttribute('d') || '').length > 0).length"""
+DRAWN_IN = """(selector) => [...document.querySelectorAll(`${selector} path.line`)]
+    .some(line => (line.getAttribute('d') || '').length > 10)"""
 LABEL_IS = """([selector, text]) =>
     (document.querySelector(selector)?.innerText || '').trim() === text"""
 
@@ -134,13 +137,21 @@ def test_dashboard_draws_and_refreshes_without_reload(
         page = browser.new_page()
         errors, noise = _watch(page)
         page.goto(url)
-        for slug in ("BTCUSD", "SOLUSD"):
-            page.wait_for_function(CHART_DRAWN, arg=slug, timeout=60_000)
+        with Store(db, read_only=True) as store:
+            slugs = [slug(asset.symbol) for asset in store.list_assets()]
+        assert len(slugs) == 2
+        for name in slugs:
+            page.wait_for_function(CHART_DRAWN, arg=name, timeout=60_000)
+            assert page.locator(f".botlib-light-{name}").count() == 1
+        page.wait_for_function(DRAWN_IN, arg=".botlib-equity-chart", timeout=30_000)
+        page.wait_for_function(DRAWN_IN, arg=".botlib-drawdown-chart", timeout=30_000)
         drawn_s = time.monotonic() - started
-        assert page.evaluate(LINES_DRAWN) >= 2
-        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        assert page.evaluate(LINES_DRAWN) >= 2 * len(slugs) + 2
+        assert page.locator(".botlib-activity tr").count() > 5
+        page.screenshot(path=str(_artefact(tmp_path, "dashboard.png")), full_page=True)
 
         cycles = int(page.inner_text(".botlib-cycles-BTCUSD"))
+        feed = page.inner_text(".botlib-activity")
         page.evaluate("() => { window.botlibSamePage = true; }")  # lost on any reload
         report = run_next_cycle(db, "BTC/USD")
         assert report.status.value == "ok", report.summary()
@@ -149,6 +160,7 @@ def test_dashboard_draws_and_refreshes_without_reload(
             LABEL_IS, arg=[".botlib-cycles-BTCUSD", str(cycles + 1)], timeout=30_000
         )
         refresh_s = time.monotonic() - written
+        assert page.inner_text(".botlib-activity") != feed  # the feed moved with the cycle
         assert page.evaluate("() => window.botlibSamePage === true"), "the page was reloaded"
         assert "live" in page.inner_text(".botlib-status")
         assert errors == []

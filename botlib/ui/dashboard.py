@@ -74,6 +74,9 @@ class Dashboard:
         self._day: date | None = None  # the UTC day of the last full read (day P&L, LLM spend)
         self.interval_s, self.bars, self.feed_rows = interval_s, bars, feed_rows
         self.limits: Settings | Limits = limits or Limits.model_validate({})
+        # Only an explicit BOTLIB_ANALYST: this kernel has no keys, so it cannot tell whether the
+        # bot's default is OpenAI (the panel then names the analyst that decided last).
+        self._default_analyst = limits.analyst if isinstance(limits, Settings) else None
         self.clock: Clock = clock or SystemClock()
         self.panels: dict[str, AssetPanel] = {}
         self.header = Header()
@@ -128,6 +131,9 @@ class Dashboard:
     def _start_ticking(self, change: dict[str, Any]) -> None:
         if (change["new"] or 0) > 0 and not self.ticker.playing:
             self.ticker.playing = True
+            # A pre-heated kernel ran the notebook minutes before this page opened: catch up
+            # now rather than one interval later.
+            self.refresh()
 
     def _layout(self) -> widgets.VBox:
         title = widgets.HTML("<h2>botlib</h2>")
@@ -180,9 +186,9 @@ class Dashboard:
         return bundle
 
     # refresh ------------------------------------------------------------------------------
-    def refresh(self) -> bool:
-        """Re-read the database when it changed (or a new UTC day began) and update the widgets
-        in place; otherwise only re-judge the clock-dependent parts. Never raise.
+    def refresh(self, *, force: bool = False) -> bool:
+        """Re-read the database when it changed (or a new UTC day began, or `force`) and update
+        the widgets in place; otherwise only re-judge the clock-dependent parts. Never raise.
 
         Return False (and say why in the status line, keeping the last good values) when the
         database cannot be read; the next tick retries.
@@ -191,7 +197,7 @@ class Dashboard:
         try:
             store = self._open()
             version = int(store.db.execute("PRAGMA data_version").fetchone()[0])
-            if version != self._version or now.astimezone(UTC).date() != self._day:
+            if force or version != self._version or now.astimezone(UTC).date() != self._day:
                 with _snapshot(store):
                     self._show(store, now)
                 self._version, self._day = version, now.astimezone(UTC).date()
@@ -222,7 +228,11 @@ class Dashboard:
         self.header.show(read_account(store, now, limits), now)
         for asset in list_assets(store):
             panel = self.panels.get(asset.symbol) or self._add_panel(asset.symbol)
-            panel.show(dashboard_data(store, asset.symbol, bars=self.bars))
+            panel.show(
+                dashboard_data(
+                    store, asset.symbol, bars=self.bars, default_analyst=self._default_analyst
+                )
+            )
         self.performance.show(read_performance(store))
         self.activity.show(read_activity(store, self.feed_rows))
 

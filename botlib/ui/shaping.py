@@ -8,7 +8,6 @@ its widgets in `botlib.ui.asset_panel`.)
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,14 +24,11 @@ from botlib.ui.downsample import ohlc_buckets
 from botlib.ui.smc_shaping import SmcChartData, smc_chart_data
 
 __all__ = [
-    "HEADER_STATS",
     "MAX_CANDLES",
     "NONE",
     "OVERLAYS",
     "ChartData",
     "chart_data",
-    "header_texts",
-    "llm_spend_text",
     "slug",
     "money",
     "signed_money",
@@ -44,14 +40,6 @@ __all__ = [
 
 MAX_CANDLES = 240  # most candles a chart draws: bqplot re-sends whole arrays on every update
 OVERLAYS = ("sma_20", "sma_50", "bb_upper", "bb_lower")  # `add_indicators` columns drawn
-HEADER_STATS: tuple[tuple[str, str], ...] = (
-    ("mode", "Mode"),
-    ("equity", "Equity"),
-    ("cash", "Cash"),
-    ("pnl", "Total P&L"),
-    ("llm", "LLM spend today"),
-    ("last-cycle", "Last cycle"),
-)
 NONE = "—"
 
 
@@ -248,35 +236,3 @@ def _empty_chart(position: dict[str, Any] | None) -> ChartData:
         sells_y=_NO_VALUES,
         levels=_levels(position),
     )
-
-
-def header_texts(
-    overview: dict[str, Any], last_cycle: dict[str, Any] | None, llm_budget: float | None = None
-) -> dict[str, str]:
-    """Return the HTML text of the account header, keyed like `HEADER_STATS`."""
-    total = overview["metrics"].total_pnl if overview.get("metrics") else None
-    mode = overview.get("mode")
-    return {
-        "mode": html.escape(str(mode).upper()) if mode else NONE,
-        "equity": money(overview.get("equity")),
-        "cash": money(overview.get("cash")),
-        "pnl": tone(total, signed_money(total)),
-        "llm": llm_spend_text(overview.get("llm_today"), llm_budget),
-        "last-cycle": utc_minute((last_cycle or {}).get("started_at")),
-    }
-
-
-def llm_spend_text(spent: float | None, budget: float | None) -> str:
-    """Show today's LLM spend against the daily budget, flagged once the budget is reached.
-
-    >>> llm_spend_text(0.0123, 5.0)
-    '$0.0123 / $5.00'
-    >>> llm_spend_text(5.2, 5.0)
-    '<span class="botlib-loss">$5.20 / $5.00 · budget reached</span>'
-    """
-    if spent is None:
-        return NONE
-    text = money(spent) if budget is None else f"{money(spent)} / {money(budget)}"
-    if budget is not None and spent >= budget:
-        return f'<span class="botlib-loss">{text} · budget reached</span>'
-    return text
