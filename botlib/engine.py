@@ -32,7 +32,14 @@ from botlib.risk import RiskLimits, check
 from botlib.smc.features import smc_features, summary
 from botlib.store import Store, iso
 
-__all__ = ["Engine", "LOOKBACK", "client_order_id", "new_cycle_id", "skip_reason"]
+__all__ = [
+    "Engine",
+    "LOOKBACK",
+    "client_order_id",
+    "new_cycle_id",
+    "skip_reason",
+    "skip_reason_in",
+]
 
 log = logging.getLogger(__name__)
 LOOKBACK = 250  # bars fetched per cycle: SMA(50) and MACD warm-up with room to spare
@@ -48,15 +55,25 @@ def new_cycle_id(symbol: str, now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}-{symbol.replace('/', '')}-{uuid.uuid4().hex[:6]}"
 
 
-def skip_reason(asset: AssetSettings, now: datetime) -> str | None:
-    """Say why the asset should not run now (paused, not due), or None when it is due."""
-    if asset.paused:
+def skip_reason(asset: AssetSettings, now: datetime, holding: bool = False) -> str | None:
+    """Say why the asset should not run now (paused, not due), or None when it is due.
+
+    A paused asset that still holds a position keeps its schedule: its cycles only watch the
+    stop-loss and take-profit (pausing must not leave a position unprotected).
+    """
+    if asset.paused and not holding:
         return "paused"
     if asset.last_cycle_at is not None:
         due = asset.last_cycle_at + timedelta(minutes=asset.interval_minutes)
         if now < due - timedelta(seconds=1):
             return f"not due until {due:%Y-%m-%d %H:%M:%S}Z"
     return None
+
+
+def skip_reason_in(store: Store, asset: AssetSettings, now: datetime) -> str | None:
+    """`skip_reason`, knowing from `store` whether a paused asset still holds a position."""
+    holding = asset.paused and store.get_position(asset.symbol) is not None
+    return skip_reason(asset, now, holding)
 
 
 class Engine:
@@ -80,10 +97,13 @@ class Engine:
 
     def skip_reason(self, asset: AssetSettings, now: datetime) -> str | None:
         """Say why the asset should not run now (paused, not due), or None when it is due."""
-        return skip_reason(asset, now)
+        return skip_reason_in(self.store, asset, now)
 
     def run_cycle(self, symbol: str, *, force: bool = False) -> CycleReport:
-        """Run one cycle; never raises for market, analyst or broker trouble (it records it)."""
+        """Run one cycle; never raises for market, analyst or broker trouble (it records it).
+
+        A paused asset's cycle (forced, or due while it holds a position) enforces exits only.
+        """
         now = self.clock.now()
         asset = self.store.get_asset(symbol)
         reason = None if force else self.skip_reason(asset, now)
@@ -128,6 +148,9 @@ class Engine:
         exit_report = self._enforce_exits(cycle_id, asset, bars.iloc[-1], bar_time, position, now)
         if exit_report is not None:
             return exit_report
+        if asset.paused:
+            note = "paused: no new decisions; stop-loss and take-profit still watched"
+            return self._finish(cycle_id, asset.symbol, now, bar_time, _Outcome("PAUSED", note))
         smc = summary(bars, features=smc_features(bars))
         context = MarketContext(
             asset.symbol, now, bars, asset, self.broker.account(), position, price, smc

@@ -17,7 +17,7 @@ from filelock import FileLock, Timeout
 
 from botlib.clock import SystemClock, floor_time
 from botlib.config import Settings
-from botlib.engine import skip_reason
+from botlib.engine import skip_reason_in
 from botlib.models import CycleReport, CycleStatus
 from botlib.ports import Clock
 from botlib.store import Store, iso
@@ -55,7 +55,7 @@ def run_tick(settings: Settings, store: Store, clock: Clock) -> list[CycleReport
     """Run every asset once (those not due report skipped) and leave the heartbeat row."""
     started = clock.now()
     assets = store.list_assets()
-    due = sum(skip_reason(asset, started) is None for asset in assets)
+    due = sum(skip_reason_in(store, asset, started) is None for asset in assets)
     tick_id = _start_tick(store, started, due)
     runner = CycleRunner(settings, store, clock)
     reports: list[CycleReport] = []

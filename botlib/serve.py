@@ -178,7 +178,8 @@ def wait_until_up(
             with urllib.request.urlopen(probe, timeout=2):  # noqa: S310 (our own http URL)
                 pass
             return time.monotonic() - start
-        except urllib.error.HTTPError:
+        except urllib.error.HTTPError as exc:
+            exc.close()  # any status means the server is up
             return time.monotonic() - start
         except OSError:
             if time.monotonic() - start > timeout:

@@ -15,7 +15,7 @@ from botlib.analysts.budget import BudgetGuard
 from botlib.analysts.rules import RulesAnalyst
 from botlib.clock import ManualClock, SystemClock
 from botlib.config import Settings
-from botlib.engine import Engine, new_cycle_id, skip_reason
+from botlib.engine import Engine, new_cycle_id, skip_reason_in
 from botlib.errors import ConfigError
 from botlib.guards import CycleAlerts
 from botlib.limits import load_limits
@@ -273,7 +273,7 @@ class CycleRunner:
         """Run the symbol's cycle if due (or `force`d); a ConfigError becomes a failed cycle."""
         asset = self.store.get_asset(symbol)
         now = self.clock.now()
-        reason = None if force else skip_reason(asset, now)
+        reason = None if force else skip_reason_in(self.store, asset, now)
         if reason:
             return CycleReport("-", symbol, CycleStatus.SKIPPED, reason=reason)
         analyst = asset.analyst or self.settings.resolved_analyst

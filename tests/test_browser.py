@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
@@ -10,7 +9,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +30,7 @@ from tests.ui_helpers import (
     run_next_cycle,
     voila_kernels,
     wait_for,
+    websocket_status,
 )
 
 pytestmark = pytest.mark.browser
@@ -246,18 +245,6 @@ def test_closed_pages_do_not_leak_kernels(
             probe.close()
 
 
-async def _try_without_v1(url: str) -> int:
-    from tornado.httpclient import HTTPClientError
-    from tornado.websocket import websocket_connect
-
-    try:
-        connection = await websocket_connect(url)
-    except HTTPClientError as exc:
-        return exc.code
-    connection.close()
-    return 101
-
-
 def test_non_v1_websocket_is_refused_and_the_page_stays_live(
     browser: BrowserContext, demo_db: Path, jupyter_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -271,8 +258,7 @@ def test_non_v1_websocket_is_refused_and_the_page_stays_live(
         kernel = re.search(r'"kernelId": "([0-9a-f-]{36})"', page.content())
         assert kernel, "the page names its kernel"
         ws = served.url.replace("http://", "ws://") + f"api/kernels/{kernel.group(1)}/channels"
-        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's loop
-            assert pool.submit(asyncio.run, _try_without_v1(ws)).result(timeout=30) == 400
+        assert websocket_status(ws) == 400
         cycles = int(page.inner_text(".botlib-cycles-BTCUSD"))
         cpu_before, wall_before = cpu_seconds(served.process.pid), time.monotonic()
         assert run_next_cycle(db, "BTC/USD").status.value == "ok"

@@ -109,16 +109,15 @@ def test_only_new_bars_are_saved_next_cycle(
     assert store.db["market_data"].count == 253
 
 
-def test_paused_and_not_due_assets_are_skipped(
-    engine: Engine, store: Store, clock: ManualClock
-) -> None:
+def test_paused_and_not_due_assets_are_skipped(store: Store, clock: ManualClock) -> None:
+    engine = make(store, clock, ScriptedAnalyst(lambda ctx: Decision.hold(ctx.symbol, "flat")))
     engine.run_cycle("BTC/USD")
     clock.advance(timedelta(minutes=30))
     assert engine.run_cycle("BTC/USD").reason.startswith("not due until")
     clock.advance(timedelta(minutes=30))
     store.update_asset("BTC/USD", paused=True)
-    assert engine.run_cycle("BTC/USD").reason == "paused"
-    assert engine.run_cycle("BTC/USD", force=True).status.value == "ok"
+    assert engine.run_cycle("BTC/USD").reason == "paused"  # flat: nothing to watch
+    assert engine.run_cycle("BTC/USD", force=True).action == "PAUSED"  # forced: exits only
     assert store.db["cycles"].count == 2
 
 
@@ -308,3 +307,24 @@ def test_position_cap_bounds_the_order(store: Store, clock: ManualClock) -> None
     assert report.reason.startswith("approved: buy 10,000.00 USD (10.00% of equity)")
     order = store.rows("SELECT notional FROM sim_orders")[0]
     assert order["notional"] == pytest.approx(10_000, rel=1e-6)
+
+
+def test_a_paused_asset_keeps_its_stops_but_decides_nothing(
+    store: Store, clock: ManualClock
+) -> None:
+    analyst = ScriptedAnalyst(buy)
+    engine = make(store, clock, analyst)
+    engine.run_cycle("BTC/USD")  # buys
+    store.update_asset("BTC/USD", paused=True)
+    clock.advance(timedelta(hours=1))
+    watched = engine.run_cycle("BTC/USD")  # due, holding: exits only
+    assert (watched.status.value, watched.action, watched.orders) == ("ok", "PAUSED", ())
+    assert "stop-loss and take-profit still watched" in watched.reason
+    assert len(analyst.seen) == 1 and store.db["ai_decision_logs"].count == 1
+    store.db.execute("UPDATE positions SET stop_loss = 1e9")  # the next bar is below it
+    clock.advance(timedelta(hours=1))
+    report = engine.run_cycle("BTC/USD")
+    assert (report.action, report.exit_reason) == ("EXIT", "stop_loss") and report.orders
+    clock.advance(timedelta(hours=1))
+    assert engine.run_cycle("BTC/USD").reason == "paused"  # flat now: nothing to watch
+    assert len(analyst.seen) == 1

@@ -28,3 +28,15 @@ def test_make_targets_in_the_readme_exist() -> None:
     makefile = (ROOT / "Makefile").read_text()
     for target in ("demo:", "test:"):
         assert f"\n{target}" in makefile
+
+
+def test_every_setting_is_documented() -> None:
+    from botlib.config import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    names = [
+        field.validation_alias.choices[0]  # type: ignore[union-attr]
+        for field in Settings.model_fields.values()
+    ]
+    assert len(names) > 25
+    assert [name for name in names if f"`{name}`" not in readme] == []

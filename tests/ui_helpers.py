@@ -6,6 +6,7 @@ import os
 import socket
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -80,3 +81,26 @@ def cpu_seconds(pid: int) -> float:
     """Return a process's user + system CPU time so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def websocket_status(url: str, subprotocol: str | None = None, timeout: float = 30.0) -> int:
+    """Open a websocket handshake on `url` (ws://host:port/path) and return the HTTP status.
+
+    A raw socket rather than a websocket client: nothing is left open whatever the answer
+    (101 switching protocols, or a refusal such as 400).
+    """
+    parsed = urllib.parse.urlsplit(url)
+    lines = [
+        f"GET {parsed.path} HTTP/1.1",
+        f"Host: {parsed.netloc}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *([f"Sec-WebSocket-Protocol: {subprotocol}"] if subprotocol else []),
+    ]
+    address = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        status_line = sock.makefile("rb").readline().decode()
+    return int(status_line.split()[1])

@@ -26,6 +26,7 @@ from botlib.limits import Limits, load_limits
 from botlib.monitoring import read_account, read_performance
 from botlib.ports import Clock
 from botlib.queries import dashboard_data, list_assets
+from botlib.serve import AI_LOGS_TAB  # the flag `botlib serve --with-ai-logs` sets
 from botlib.store import Store
 from botlib.ui.activity import ActivityFeed, read_activity
 from botlib.ui.asset_panel import PANEL_CSS, AssetPanel
@@ -36,10 +37,9 @@ from botlib.ui.styles import CSS
 if TYPE_CHECKING:
     from botlib.ui.ai_explorer import AiLogExplorer
 
-__all__ = ["Dashboard", "AssetPanel", "AI_LOGS_ENV"]
+__all__ = ["Dashboard", "AssetPanel"]
 
 log = logging.getLogger(__name__)
-AI_LOGS_ENV = "BOTLIB_DASHBOARD_AI_LOGS"  # "1": add the read-only AI-log explorer as a tab
 _TICKS = 2**31 - 1  # the Play widget's range; at one tick a second it lasts 68 years
 _BUSY_MS = 1000  # how long a refresh waits for a writer's lock before reporting it
 _TRUE = {"1", "true", "yes", "on"}
@@ -108,7 +108,7 @@ class Dashboard:
         # Only the environment: the kernel never reads a `.env` that may hold API keys.
         settings = load_settings(env_file=None)
         options.setdefault("limits", settings)
-        flag = os.environ.get(AI_LOGS_ENV, "").strip().lower()
+        flag = os.environ.get(AI_LOGS_TAB, "").strip().lower()
         options.setdefault("with_ai_logs", flag in _TRUE)
         return cls.from_path(settings.db_path, **options)
 
