@@ -19,6 +19,7 @@ from botlib.ai_logs import spend_today
 from botlib.analytics import Metrics, max_drawdown_pct, sharpe_ratio
 from botlib.guards import day_start_equity
 from botlib.limits import Limits
+from botlib.risk import RiskLimits, halts
 from botlib.store import Store, iso, parse_time
 
 __all__ = [
@@ -138,21 +139,23 @@ class AccountStatus:
     def halt_reasons(self) -> list[str]:
         """Say which account limit is crossed; any makes the account HALTED (exits only).
 
-        The drawdown rule is the engine's (`risk.trading_state`: strictly above the limit, peak =
-        highest equity snapshot); the daily loss halts once it reaches its limit.
+        The judgement is the engine's own (`risk.halts`: peak = highest equity snapshot, the
+        day's start = last equity before 00:00 UTC); only the wording is the dashboard's.
         """
-        reasons = []
-        if self.drawdown_pct > self.limits.max_drawdown_pct:
-            reasons.append(
-                f"drawdown {self.drawdown_pct:.2f} % from the peak exceeds the "
-                f"{self.limits.max_drawdown_pct:g} % limit"
-            )
-        if self.day_loss_pct > 0 and self.day_loss_pct >= self.limits.max_daily_loss_pct:
-            reasons.append(
-                f"today's loss {self.day_loss_pct:.2f} % reached the "
-                f"{self.limits.max_daily_loss_pct:g} % daily limit"
-            )
-        return reasons
+        if self.equity is None:
+            return []
+        limits = RiskLimits(
+            max_drawdown_pct=self.limits.max_drawdown_pct,
+            max_daily_loss_pct=self.limits.max_daily_loss_pct,
+        )
+        crossed = halts(self.equity, self.peak_equity or self.equity, limits, self.day_start_equity)
+        texts = {
+            "drawdown": f"drawdown {self.drawdown_pct:.2f} % from the peak exceeds the "
+            f"{self.limits.max_drawdown_pct:g} % limit",
+            "daily_loss": f"today's loss {self.day_loss_pct:.2f} % reached the "
+            f"{self.limits.max_daily_loss_pct:g} % daily limit",
+        }
+        return [texts[status.halt] for status in crossed if status.halt in texts]
 
 
 def _diff(a: float | None, b: float | None) -> float | None:

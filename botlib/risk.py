@@ -12,6 +12,7 @@ from enum import StrEnum
 from botlib.models import Account, Action, AssetSettings, Decision, OrderRequest, Position
 
 __all__ = [
+    "halts",
     "RiskLimits",
     "RiskVerdict",
     "TradingState",
@@ -76,7 +77,19 @@ def trading_state(
     >>> trading_state(94.0, 100.0, RiskLimits(), day_start=100.0).limit
     'daily loss limit 5.0%'
     """
-    return _drawdown(equity, peak, limits) or _daily_loss(equity, day_start, limits) or ACTIVE
+    found = halts(equity, peak, limits, day_start)
+    return found[0] if found else ACTIVE
+
+
+def halts(
+    equity: float, peak: float, limits: RiskLimits, day_start: float | None = None
+) -> list[TradingStatus]:
+    """Return every account limit `equity` crosses (drawdown first), each a HALTED status.
+
+    The engine acts on the first; the dashboard's banner names them all.
+    """
+    found = (_drawdown(equity, peak, limits), _daily_loss(equity, day_start, limits))
+    return [status for status in found if status is not None]
 
 
 def _drawdown(equity: float, peak: float, limits: RiskLimits) -> TradingStatus | None:

@@ -278,6 +278,8 @@ def m005_operations(db: Database) -> None:
     )
     db.table("trading_assets").add_column("analyst", str)  # NULL: the configured default
     db.table("ai_reflections").create_index(["symbol", "id"])  # the dashboard's last reflection
+    # the equity peak (drawdown halt) is read every cycle and every dashboard change: one seek
+    db.table("equity_snapshots").create_index(["equity"])
 
 
 def _alerts(db: Database) -> None:
