@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python -m botlib.bench
 	$(BIN)/python -m botlib.bench_smc
 	$(BIN)/python -m botlib.bench_dashboard
+	$(BIN)/python -m botlib.bench_backtest
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -1,42 +1,24 @@
-"""Backtests that replay the very same engine over simulated bars, into a database of their own.
+"""Backtests: replay history through the very engine that trades, into a database per run.
 
-`run_backtest` steps a `ManualClock` one bar at a time and runs `Engine.run_cycle` with the
-simulated market and broker (`SimMarket`, `SimBroker`: same fills, fees and slippage as the
-demo) and the rules analyst. Every run writes a fresh SQLite file named by its backtest id
-(`data/backtests/<backtest_id>.db` by default), so live tables are never touched and two runs
-never mix; the file keeps every cycle, decision log, trade and equity snapshot for auditing.
+Two ways to replay, one set of rules (`run_backtest` picks; `path=` overrides):
 
-Measured (2026-11, this machine; `python -m botlib.backtest_fast` repeats it):
-  - engine path (this module): 60-70 bars/s (~15 ms a bar) for 1Min, 5Min and 15Min bars.
-    A profile of one cycle: ~40% indicators on the 250-bar window (pandas-ta), ~30% ICT/SMC
-    features on the same window, ~10% SQLite (about 120 statements a cycle: cycle, decision
-    log, snapshot, new bars, broker books, reflections check), the rest pandas glue, the
-    analyst and the risk gate. One year of 1-minute bars (525,601) would take ~2.3 hours:
-    right for audits and parity (every cycle, decision and fill is in the run's DB), far from
-    the 100k bars/s target.
-  - fast path (`botlib.backtest_fast.run_fast_backtest`): ~210k bars/s on a year of BTC/USD
-    1-minute bars (2.5 s: 0.45 s for indicators + SMC once over the series, ~2 s for the
-    per-bar loop); ~145k bars/s on a cold process (the simulator generating the year, numba).
+- engine path: a `ManualClock` steps one bar at a time and `Engine.run_cycle` runs with the
+  simulated broker (`SimBroker`: the demo's fills, fees and slippage) on simulated bars
+  (`SimMarket`) or stored ones (`FrameMarket`: a bot's `market_data` or a CSV). Every cycle,
+  decision log, trade and equity snapshot lands in the run's database. Any analyst: the rules,
+  or OpenAI with the replay cache (`llm_cache="record"` once, then `"replay"` at $0; the cache
+  is shared by runs in `data/backtests/llm_cache.db`). ~60 bars/s.
+- fast path (`botlib.backtest_fast`, rules analyst only, the default for it): features once
+  per feature window, the rules' signals as arrays, one loop for the position and the risk
+  gate. Trades, prices, fees and equity equal the engine path's to the last bit at any length,
+  because the engine's feature windows start on fixed block boundaries (`botlib.window`), so
+  one computation per window is what every cycle of that window saw. ~130k bars/s on a year
+  of 1-minute bars (`make bench`).
 
-The fast path's design, recommended over making this loop faster: compute `add_indicators` and
-`smc_features` once over the whole series (both causal), vectorise the rules analyst's signals
-and SMC setups into numpy columns, and walk only the path-dependent state (position, stop,
-take-profit, cash, the risk gate's equity peak and day start) in one plain-Python loop that
-repeats `SimBroker`'s fill arithmetic and `risk.check`'s sizing in the same order.
-
-Parity, measured: trades, prices, fees and equity agree exactly over BTC 15Min 2 days, SOL
-15Min 2 days, ETH 15Min 3 days, BTC 1Min 1 day, SOL 5Min 4 days (`tests/test_backtest.py`
-keeps the short ones). They do NOT over BTC 15Min 14 days to 2026-11-20: from trade 74 the fast
-path buys at 2026-11-14 00:45 on a bullish order block 700 bars old, which the engine's
-250-bar window cannot see. Features on the full history differ from the windows' (EMA seeds:
-up to ~1e-5 relative on RSI/MACD/ATR, rarely decisive; SMC state older than the window: OB/FVG
-zones, equal highs/lows, the Asian range, swings and trend, often different). Parity at any
-length needs one of: (a) the engine reading features of a longer or unbounded history
-(backfilled once, then appended), which changes live decisions and is the team's call;
-(b) window-exact SMC in the fast path (zones and structure restricted to the last 250 bars,
-in the numba kernels: the real work left); (c) the fast path as a screener only, with this
-module replaying the periods it flags. Until then use the fast path for exploration and
-this module for any result that matters.
+Each run writes a NEW SQLite file named by its backtest id (`data/backtests/<id>.db`; an
+existing file is refused), so live tables are never touched and runs never mix. The file's
+`backtest_runs`, `backtest_trades` and `backtest_equity` tables hold the report
+(`load_backtest` reads it back, `list_backtests` lists the runs).
 """
 
 from __future__ import annotations
@@ -45,8 +27,9 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,25 +37,27 @@ import pandas as pd
 from tqdm import tqdm
 
 from botlib.analysts.rules import RulesAnalyst
-from botlib.analytics import Metrics, metrics
-from botlib.clock import ManualClock
+from botlib.analytics import Metrics, drawdown, metrics
+from botlib.backtest_fast import TRADE_COLUMNS, cycle_times, run_fast_backtest
+from botlib.clock import ManualClock, floor_time
+from botlib.config import Settings, load_settings
 from botlib.engine import Engine
 from botlib.errors import ConfigError
 from botlib.models import TIMEFRAMES
-from botlib.ports import Analyst
+from botlib.ports import Analyst, MarketData
 from botlib.risk import RiskLimits
 from botlib.sim import SimBroker, SimMarket
 from botlib.store import Store, iso
 
-__all__ = ["BacktestResult", "run_backtest", "new_backtest_id", "BACKTEST_DIR", "TRADE_COLUMNS"]
+__all__ = [
+    "BacktestResult", "run_backtest", "load_backtest", "list_backtests", "new_backtest_id",
+    "default_window", "BACKTEST_DIR", "LLM_CACHE_DB", "TRADE_COLUMNS",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 BACKTEST_DIR = Path("data/backtests")
-# What identifies a trade across runs: no random ids (broker order id, cycle id) in here.
-TRADE_COLUMNS = [
-    "client_order_id", "symbol", "side", "reason", "qty", "price", "fee", "realized_pnl",
-    "created_at",
-]  # fmt: skip
+LLM_CACHE_DB = BACKTEST_DIR / "llm_cache.db"
+_LLM_COLUMNS = ("calls", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hits")
 
 
 @dataclass(frozen=True)
@@ -83,6 +68,8 @@ class BacktestResult:
     db_path: Path
     symbol: str
     timeframe: str
+    analyst: str
+    path: str  # "engine" or "fast"
     start: datetime
     end: datetime
     cycles: int
@@ -93,11 +80,42 @@ class BacktestResult:
     buy_and_hold_pct: float
     exposure_pct: float
     elapsed_s: float
+    llm: dict[str, float] = field(default_factory=dict)
 
     @property
     def bars_per_s(self) -> float:
         """Throughput: bars replayed per second of wall time."""
         return self.cycles / self.elapsed_s if self.elapsed_s > 0 else float("inf")
+
+    @property
+    def drawdown(self) -> pd.Series:
+        """Drawdown from the running peak, in percent (<= 0)."""
+        return drawdown(self.equity) * 100
+
+    def table(self, throughput: bool = False) -> pd.DataFrame:
+        """The report's numbers as a two-column table (metric, value).
+
+        `throughput` adds bars/s, which depends on the machine and its load: off by default
+        so a rerun of the same backtest shows the same table (notebooks compared by nbval).
+        """
+        m = self.metrics
+        rows: dict[str, Any] = {
+            "bars replayed": self.cycles, "return %": self.return_pct,
+            "buy and hold %": self.buy_and_hold_pct, "net P&L": m.total_pnl,
+            "trades (closed)": m.n_trades, "win rate %": _pct(m.win_rate),
+            "profit factor": m.profit_factor, "Sharpe": m.sharpe,
+            "max drawdown %": m.max_drawdown_pct, "exposure %": self.exposure_pct,
+            "fees": float(self.trades["fee"].sum()) if len(self.trades) else 0.0,
+            "LLM calls": self.llm.get("calls", 0), "LLM tokens": self.llm.get("prompt_tokens", 0)
+            + self.llm.get("completion_tokens", 0), "LLM cost $": self.llm.get("cost_usd", 0.0),
+        }  # fmt: skip
+        if throughput:
+            rows["bars/s"] = self.bars_per_s
+        return pd.DataFrame({"metric": list(rows), "value": list(rows.values())})
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else value * 100
 
 
 def new_backtest_id(symbol: str, start: datetime) -> str:
@@ -112,48 +130,77 @@ def run_backtest(
     *,
     timeframe: str = "1Min",
     analyst: str | Analyst = "rules",
+    path: str = "auto",
     cash: float = 100_000,
     fee_rate: float = 0.0025,
     slippage_bps: float = 5,
     db_path: Path | str | None = None,
+    directory: Path | str | None = None,
     progress: bool = False,
+    market: MarketData | None = None,
+    settings: Settings | None = None,
+    llm_cache: str = "replay",
+    cache_db: Path | str | None = None,
 ) -> BacktestResult:
-    """Replay `start`..`end` (one cycle per bar, both ends included) through the real engine.
+    """Replay `start`..`end` (one cycle per bar, both ends included) and store the report.
 
-    `db_path` must not hold a previous run: results are never mixed. `analyst` is "rules" or
-    any `Analyst` (e.g. an OpenAI analyst answering from its replay cache).
+    `analyst`: "rules", "openai" (engine path, answering from the replay cache in
+    `llm_cache="replay"` mode, or calling OpenAI and recording in `"record"` mode), or any
+    `Analyst`. `path`: "auto" (fast for the rules, else engine), "engine" or "fast".
+    `market`: simulated bars by default, or a `FrameMarket` of stored bars. The report goes
+    to `db_path`, else `<directory or data/backtests>/<backtest_id>.db`.
     """
-    step = _validate(symbol, start, end, timeframe, cash)
-    decider = _analyst(analyst)
+    _validate(symbol, start, end, timeframe, cash)
+    chosen = _path(path, analyst, llm_cache)
     backtest_id = new_backtest_id(symbol, start)
-    path = Path(db_path) if db_path is not None else BACKTEST_DIR / f"{backtest_id}.db"
-    if path.exists():
-        raise ConfigError(f"{path} already exists: a backtest writes a new database per run")
+    folder = Path(directory) if directory is not None else BACKTEST_DIR
+    target = Path(db_path) if db_path is not None else folder / f"{backtest_id}.db"
+    if target.exists():
+        raise ConfigError(f"{target} already exists: a backtest writes a new database per run")
+    market = market or SimMarket()
+    times = cycle_times(market, timeframe, start, end)
+    name = analyst if isinstance(analyst, str) else analyst.name
     params: dict[str, Any] = {
-        "symbol": symbol, "start": iso(start), "end": iso(end), "timeframe": timeframe,
-        "analyst": decider.name, "cash": cash, "fee_rate": fee_rate, "slippage_bps": slippage_bps,
+        "id": backtest_id, "symbol": symbol, "start": iso(start), "end": iso(end),
+        "timeframe": timeframe, "analyst": name, "path": chosen, "cash": cash,
+        "fee_rate": fee_rate, "slippage_bps": slippage_bps, "market": type(market).__name__,
     }  # fmt: skip
-    with Store(path) as store:
-        _prepare(store, backtest_id, params, start)
-        clock = ManualClock(start)
-        market = SimMarket()
-        broker = SimBroker(
-            store, market, clock, cash=cash, fee_rate=fee_rate, slippage_bps=slippage_bps
-        )
-        engine = Engine(market, broker, decider, store, risk=RiskLimits(), clock=clock)
-        started = time.perf_counter()
-        cycles, held = _replay(engine, broker, clock, symbol, int((end - start) / step) + 1,
-                               step, progress)  # fmt: skip
-        elapsed = time.perf_counter() - started
-        result = _result(store, market, backtest_id, path, params, cycles, held, elapsed)
-    log.info("backtest %s: %d bars in %.1f s (%.0f bars/s), %d trades", backtest_id, cycles,
-             elapsed, result.bars_per_s, len(result.trades))  # fmt: skip
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with Store(target) as store, ExitStack() as resources:
+            _prepare(store, params)
+            if chosen == "fast":
+                fast = run_fast_backtest(symbol, start, end, timeframe=timeframe, cash=cash,
+                                         fee_rate=fee_rate, slippage_bps=slippage_bps,
+                                         market=market, progress=progress)  # fmt: skip
+                trades, equity, held, elapsed = (fast.trades, fast.equity, fast.held,
+                                                 fast.elapsed_s)  # fmt: skip
+            else:
+                clock = ManualClock(times[0])
+                decider = _analyst(analyst, store, clock, settings, (llm_cache, cache_db),
+                                   resources)  # fmt: skip
+                trades, equity, held, elapsed = _replay(
+                    store,
+                    market,
+                    decider,
+                    clock,
+                    symbol,
+                    times,
+                    (cash, fee_rate, slippage_bps),
+                    progress,
+                )
+            result = _result(params, target, trades, equity, held, elapsed, market, times,
+                             _llm_usage(store))  # fmt: skip
+            _save(store, result)
+    except BaseException:
+        _discard(target)  # a run is stored whole or not at all
+        raise
+    log.info("backtest %s (%s path): %d bars in %.1f s (%.0f bars/s), %d trades", backtest_id,
+             chosen, result.cycles, elapsed, result.bars_per_s, len(result.trades))  # fmt: skip
     return result
 
 
-def _validate(
-    symbol: str, start: datetime, end: datetime, timeframe: str, cash: float
-) -> timedelta:
+def _validate(symbol: str, start: datetime, end: datetime, timeframe: str, cash: float) -> None:
     if timeframe not in TIMEFRAMES:
         raise ConfigError(f"timeframe {timeframe!r} unknown; use one of {', '.join(TIMEFRAMES)}")
     if start.tzinfo is None or end.tzinfo is None:
@@ -164,73 +211,213 @@ def _validate(
         raise ConfigError(f"symbol {symbol!r} should look like BTC/USD")
     if cash <= 0:
         raise ConfigError(f"cash must be positive, got {cash}")
-    return timedelta(minutes=TIMEFRAMES[timeframe])
 
 
-def _analyst(analyst: str | Analyst) -> Analyst:
+def _path(path: str, analyst: str | Analyst, llm_cache: str) -> str:
+    if isinstance(analyst, str) and analyst not in ("rules", "openai"):
+        raise ConfigError(f"analyst {analyst!r}: use rules or openai, or pass an Analyst")
+    if analyst == "openai" and llm_cache not in ("record", "replay"):
+        raise ConfigError(f"llm_cache {llm_cache!r}: use record (calls OpenAI) or replay ($0)")
+    rules = analyst == "rules"
+    if path == "auto":
+        return "fast" if rules else "engine"
+    if path not in ("engine", "fast"):
+        raise ConfigError(f"path {path!r}: use auto, engine or fast")
+    if path == "fast" and not rules:
+        raise ConfigError("the fast path replays the rules analyst only; use path='engine'")
+    return path
+
+
+def _analyst(
+    analyst: str | Analyst,
+    store: Store,
+    clock: ManualClock,
+    settings: Settings | None,
+    cache_args: tuple[str, Path | str | None],
+    resources: ExitStack,
+) -> Analyst:
     if not isinstance(analyst, str):
         return analyst
     if analyst == "rules":
         return RulesAnalyst()
-    raise ConfigError(
-        f"analyst {analyst!r}: pass 'rules', or an Analyst object (an OpenAI analyst with"
-        " BOTLIB_LLM_CACHE=replay built by botlib.wiring.build_analyst on the cache's store)"
+    from botlib.wiring import build_analyst
+
+    llm_cache, cache_db = cache_args
+    base = settings or load_settings()
+    configured = base.model_copy(update={"analyst": "openai", "llm_cache": llm_cache})
+    cache = Path(cache_db) if cache_db is not None else LLM_CACHE_DB
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    # The cache outlives the run (record once, replay many): it has its own database.
+    return build_analyst(
+        configured, store, clock, cache_store=resources.enter_context(Store(cache))
     )
 
 
-def _prepare(store: Store, backtest_id: str, params: dict[str, Any], start: datetime) -> None:
+def _prepare(store: Store, params: dict[str, Any]) -> None:
     """Refuse a used database; record the run's parameters beside its results."""
     if store.rows("SELECT count(*) AS n FROM cycles")[0]["n"]:
         raise ConfigError(f"{store.path} already holds cycles: a backtest needs a fresh database")
     minutes = TIMEFRAMES[str(params["timeframe"])]
     store.ensure_asset(str(params["symbol"]), timeframe=params["timeframe"],
                        interval_minutes=minutes)  # fmt: skip
-    record = {"key": "backtest", "value": json.dumps(params | {"id": backtest_id}),
-              "updated_at": iso(start)}  # fmt: skip
+    record = {"key": "backtest", "value": json.dumps(params), "updated_at": params["start"]}
     with store.transaction():
         store.db.table("bot_settings").upsert(record, pk="key")
 
 
 def _replay(
-    engine: Engine, broker: SimBroker, clock: ManualClock, symbol: str, steps: int,
-    step: timedelta, progress: bool,
-) -> tuple[int, int]:  # fmt: skip
-    """Run one cycle per step; return (cycles run, steps that ended holding a position)."""
+    store: Store, market: MarketData, analyst: Analyst, clock: ManualClock, symbol: str,
+    times: list[datetime], costs: tuple[float, float, float], progress: bool,
+) -> tuple[pd.DataFrame, pd.Series, int, float]:  # fmt: skip
+    """Run one engine cycle per time; return trades, equity, cycles holding, wall time."""
+    cash, fee_rate, slippage_bps = costs
+    broker = SimBroker(store, market, clock, cash=cash, fee_rate=fee_rate,
+                       slippage_bps=slippage_bps)  # fmt: skip
+    engine = Engine(market, broker, analyst, store, risk=RiskLimits(), clock=clock)
     held = 0
-    for _ in tqdm(range(steps), desc=f"backtest {symbol}", disable=not progress, unit="bar"):
+    began = time.perf_counter()
+    for when in tqdm(times, desc=f"backtest {symbol}", disable=not progress, unit="bar"):
+        clock.set(when)
         engine.run_cycle(symbol)
         held += broker.position(symbol) is not None
-        clock.advance(step)
-    return steps, held
-
-
-def _result(
-    store: Store, market: SimMarket, backtest_id: str, path: Path, params: dict[str, Any],
-    cycles: int, held: int, elapsed: float,
-) -> BacktestResult:  # fmt: skip
-    symbol, cash = str(params["symbol"]), float(params["cash"])  # type: ignore[arg-type]
-    start, end = (
-        datetime.fromisoformat(str(params["start"])),
-        datetime.fromisoformat(str(params["end"])),
-    )
+        _refuse_cache_miss(store, when)
+    elapsed = time.perf_counter() - began
     trades = pd.DataFrame(
         store.rows(f"SELECT {', '.join(TRADE_COLUMNS)} FROM trades ORDER BY id"),
         columns=TRADE_COLUMNS,
     )
     snaps = store.rows("SELECT ts, equity FROM equity_snapshots ORDER BY ts, id")
-    equity = pd.Series(
-        [float(r["equity"]) for r in snaps],
-        index=pd.DatetimeIndex(pd.to_datetime([r["ts"] for r in snaps], utc=True), name="ts"),
-        name="equity",
-        dtype=float,
-    )
+    equity = _series([r["ts"] for r in snaps], [r["equity"] for r in snaps])
+    return trades, equity, held, elapsed
+
+
+def _refuse_cache_miss(store: Store, when: datetime) -> None:
+    """A replay with a hole would be a backtest of HOLDs the model never said: stop instead."""
+    last = store.rows("SELECT error FROM ai_decision_logs ORDER BY id DESC LIMIT 1")
+    if last and (last[0]["error"] or "").startswith("CacheMissError"):
+        raise ConfigError(
+            f"the replay cache has no answer for the cycle at {when:%Y-%m-%d %H:%M}Z (this"
+            " model, these bars): record it first with llm_cache='record' (--llm-cache record)"
+        )
+
+
+def _discard(path: Path) -> None:
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+
+
+def _series(times: list[str] | pd.DatetimeIndex, values: list[float]) -> pd.Series:
+    index = pd.DatetimeIndex(pd.to_datetime(times, utc=True), name="ts")
+    return pd.Series(values, index=index, name="equity", dtype=float)
+
+
+def _llm_usage(store: Store) -> dict[str, float]:
+    row = store.rows(
+        "SELECT count(*) AS calls, coalesce(sum(prompt_tokens), 0) AS prompt_tokens,"
+        " coalesce(sum(completion_tokens), 0) AS completion_tokens,"
+        " coalesce(sum(cost_usd), 0) AS cost_usd,"
+        " coalesce(sum(cache = 'hit'), 0) AS cache_hits"
+        " FROM ai_decision_logs WHERE analyst != 'rules'"
+    )[0]
+    return {k: float(row[k]) for k in _LLM_COLUMNS}
+
+
+def _result(
+    params: dict[str, Any], target: Path, trades: pd.DataFrame, equity: pd.Series, held: int,
+    elapsed: float, market: MarketData, times: list[datetime], llm: dict[str, float],
+) -> BacktestResult:  # fmt: skip
+    symbol, cash = str(params["symbol"]), float(params["cash"])
     final = float(equity.iloc[-1]) if len(equity) else cash
     closed = trades["realized_pnl"].dropna().astype(float)
-    first, last = market.latest_price(symbol, start), market.latest_price(symbol, end)
+    first, last = market.latest_price(symbol, times[0]), market.latest_price(symbol, times[-1])
     return BacktestResult(
-        backtest_id=backtest_id, db_path=path, symbol=symbol,
-        timeframe=str(params["timeframe"]), start=start, end=end, cycles=cycles,
-        trades=trades, equity=equity, metrics=metrics(equity, closed, final - cash),
+        backtest_id=str(params["id"]), db_path=target, symbol=symbol,
+        timeframe=str(params["timeframe"]), analyst=str(params["analyst"]),
+        path=str(params["path"]), start=datetime.fromisoformat(str(params["start"])),
+        end=datetime.fromisoformat(str(params["end"])), cycles=len(times), trades=trades,
+        equity=equity, metrics=metrics(equity, closed, final - cash),
         return_pct=(final / cash - 1) * 100, buy_and_hold_pct=(last / first - 1) * 100,
-        exposure_pct=held / cycles * 100 if cycles else 0.0, elapsed_s=elapsed,
+        exposure_pct=held / len(times) * 100 if times else 0.0, elapsed_s=elapsed, llm=llm,
     )  # fmt: skip
+
+
+def _save(store: Store, result: BacktestResult) -> None:
+    """Write the report tables (one transaction: a run is stored whole or not at all)."""
+    run = {
+        "id": result.backtest_id, "symbol": result.symbol, "timeframe": result.timeframe,
+        "analyst": result.analyst, "path": result.path, "start": iso(result.start),
+        "end": iso(result.end), "cycles": result.cycles, "elapsed_s": result.elapsed_s,
+        "return_pct": result.return_pct, "buy_and_hold_pct": result.buy_and_hold_pct,
+        "exposure_pct": result.exposure_pct, "metrics": json.dumps(result.metrics.as_dict()),
+        "llm": json.dumps(result.llm), "created_at": iso(datetime.now(UTC)),
+    }  # fmt: skip
+    trades = result.trades.assign(backtest_id=result.backtest_id).to_dict("records")
+    equity = [
+        {"backtest_id": result.backtest_id, "ts": ts.isoformat(), "equity": float(value)}
+        for ts, value in zip(result.equity.index, result.equity.to_numpy(), strict=True)
+    ]
+    db = store.db
+    with store.transaction():
+        db.table("backtest_runs").insert(run, pk="id")
+        db.table("backtest_trades").insert_all(trades, columns=_TRADE_TYPES, batch_size=5000)
+        db.table("backtest_equity").insert_all(
+            equity, columns={"backtest_id": str, "ts": str, "equity": float}, batch_size=20_000
+        )
+
+
+_TRADE_TYPES: dict[str, type] = {
+    "backtest_id": str, "client_order_id": str, "symbol": str, "side": str, "reason": str,
+    "qty": float, "price": float, "fee": float, "realized_pnl": float, "created_at": str,
+}  # fmt: skip
+
+
+def load_backtest(db_path: Path | str) -> BacktestResult:
+    """Read a stored run back (the report tables of its database)."""
+    path = Path(db_path)
+    if not path.exists():
+        raise ConfigError(f"no backtest database at {path}")
+    with Store(path, read_only=True) as store:
+        if "backtest_runs" not in store.db.table_names():
+            raise ConfigError(f"{path} holds no finished backtest")
+        run = store.rows("SELECT * FROM backtest_runs")[0]
+        trades = pd.DataFrame(
+            store.rows(f"SELECT {', '.join(TRADE_COLUMNS)} FROM backtest_trades ORDER BY rowid"),
+            columns=TRADE_COLUMNS,
+        )
+        curve = store.rows("SELECT ts, equity FROM backtest_equity ORDER BY rowid")
+    equity = _series([r["ts"] for r in curve], [r["equity"] for r in curve])
+    m = json.loads(run["metrics"])
+    return BacktestResult(
+        backtest_id=run["id"], db_path=path, symbol=run["symbol"], timeframe=run["timeframe"],
+        analyst=run["analyst"], path=run["path"], start=datetime.fromisoformat(run["start"]),
+        end=datetime.fromisoformat(run["end"]), cycles=int(run["cycles"]), trades=trades,
+        equity=equity, metrics=Metrics(**m), return_pct=run["return_pct"],
+        buy_and_hold_pct=run["buy_and_hold_pct"], exposure_pct=run["exposure_pct"],
+        elapsed_s=run["elapsed_s"], llm=json.loads(run["llm"]),
+    )  # fmt: skip
+
+
+def list_backtests(directory: Path | str = BACKTEST_DIR) -> pd.DataFrame:
+    """One row per finished run found in `directory` (newest first), from the runs' summaries."""
+    rows = []
+    for path in sorted(Path(directory).glob("*.db")):
+        with Store(path, read_only=True) as store:
+            if "backtest_runs" not in store.db.table_names():
+                continue  # an unfinished run, or the LLM cache
+            run = store.rows("SELECT * FROM backtest_runs")[0]
+        keep = ("id", "symbol", "timeframe", "analyst", "path", "start", "end", "cycles")
+        rows.append({k: run[k] for k in keep} | {
+            "return %": run["return_pct"], "trades": json.loads(run["metrics"])["n_trades"],
+            "db": str(path),
+        })  # fmt: skip
+    frame = pd.DataFrame(rows)
+    return frame.sort_values("start", ascending=False, ignore_index=True) if len(frame) else frame
+
+
+def default_window(
+    days: float, timeframe: str, end: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """Return (start, end) for the last `days` days, both on `timeframe` bar boundaries."""
+    minutes = TIMEFRAMES[timeframe]
+    stop = floor_time(end or datetime.now(UTC), minutes)
+    return floor_time(stop - timedelta(days=days), minutes), stop

@@ -1,17 +1,17 @@
-"""A fast rules-analyst backtest: features once over the series, one tight loop for the state.
+"""The rules analyst's backtest at ~120k bars/s: features once per window, one loop for state.
 
-`run_backtest` (the engine path) recomputes indicators and ICT/SMC features on a 250-bar window
-and writes SQLite rows every bar (~15 ms a bar). Here `add_indicators` and `smc_features` run
-once over the whole series (both are causal), the rules analyst's signals and SMC setups become
-numpy columns, and only the path-dependent state (flat/long, stop, take-profit, cash, the risk
-gate's peak and day-start equity) is walked bar by bar, with `SimBroker`'s fill arithmetic and
-`risk.check`'s sizing repeated in the same order, so prices agree to the last bit.
+The engine's feature windows start on fixed block boundaries (`botlib.window`), so every cycle
+of one block computes `add_indicators` and `smc_features` on a prefix of the same frame. Here
+each block's frame is computed once, the rules analyst's signals and SMC setups become numpy
+columns (`rule_columns`), and only the path-dependent state (flat/long, stop, take-profit,
+cash, the risk gate's peak and day-start equity) is walked cycle by cycle, repeating
+`SimBroker`'s fill arithmetic and `risk.check`'s sizing in the same order. Trades, prices,
+fees and equity equal the engine path's exactly, at any length (`tests/test_backtest.py`
+checks it across window boundaries, on simulated and stored bars, with gaps).
 
-It is a research tool, not a second engine. Features on the full history differ from the
-engine's 250-bar windows: trades agree exactly over spans of a few days (the parity tests in
-`tests/test_backtest.py`), but over 14 days of BTC/USD 15Min bars an order block older than
-the window made it buy where the engine held (see `botlib.backtest`'s docstring for the
-figures and the ways to close that gap). Nothing is stored.
+The price of that speed is a second statement of the rules and the fill arithmetic: a change
+to `RulesAnalyst`, `risk.check` or `SimBroker` must be mirrored here, and the parity tests
+fail until it is. Nothing is stored here (`botlib.backtest.run_backtest` stores the report).
 """
 
 from __future__ import annotations
@@ -24,21 +24,32 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
-from botlib.backtest import TRADE_COLUMNS
 from botlib.clock import floor_time
-from botlib.engine import LOOKBACK, client_order_id
+from botlib.engine import client_order_id
 from botlib.errors import ConfigError, DataError
-from botlib.indicators import INDICATOR_COLUMNS, add_indicators
+from botlib.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
 from botlib.models import TIMEFRAMES, AssetSettings
+from botlib.ports import MarketData
 from botlib.risk import MIN_ORDER_USD, RiskLimits, trading_state
 from botlib.sim import SimMarket
 from botlib.smc.features import RECENT_BARS, smc_features
 from botlib.store import iso
+from botlib.window import WINDOW_BLOCK, window_start
 
-__all__ = ["FastResult", "run_fast_backtest", "rule_columns"]
+__all__ = [
+    "FastResult", "run_fast_backtest", "rule_columns", "window_columns", "cycle_times",
+    "TRADE_COLUMNS",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
+_CHUNK = 10_000  # cycles per progress-bar update
+# What identifies a trade across runs: no random ids (broker order id, cycle id) in here.
+TRADE_COLUMNS = [
+    "client_order_id", "symbol", "side", "reason", "qty", "price", "fee", "realized_pnl",
+    "created_at",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class FastResult:
     cycles: int
     elapsed_s: float
     features_s: float
+    held: int = 0  # cycles that ended holding a position (exposure)
 
     @property
     def bars_per_s(self) -> float:
@@ -128,32 +140,88 @@ def run_fast_backtest(
     slippage_bps: float = 5,
     asset: AssetSettings | None = None,
     limits: RiskLimits | None = None,
+    market: MarketData | None = None,
+    progress: bool = False,
 ) -> FastResult:
-    """Replay `start`..`end` one bar per step, as `run_backtest` does, without the engine."""
-    step = _validate(start, end, timeframe)
-    steps = int((end - start) / step) + 1
+    """Replay the cycles `run_backtest` runs between `start` and `end`, without the engine."""
+    _validate(start, end, timeframe)
+    market = market or SimMarket()
+    times = cycle_times(market, timeframe, start, end)
     began = time.perf_counter()
-    bars = SimMarket().bars(symbol, timeframe, start + (steps - 1) * step, LOOKBACK + steps - 1)
-    features, smc = add_indicators(bars), smc_features(bars)
-    cols = rule_columns(features, smc)
-    rows = np.arange(LOOKBACK - 1, LOOKBACK - 1 + steps)  # each cycle's last completed bar
-    if not np.isfinite(features[list(INDICATOR_COLUMNS)].to_numpy(float)[rows]).all():
-        raise DataError("indicators are not defined on every replayed bar (too little history)")
+    width = timedelta(minutes=TIMEFRAMES[timeframe])
+    bar_times = pd.DatetimeIndex([t - width for t in times], name="ts")
+    cols = window_columns(market, symbol, timeframe, bar_times, progress)
     features_s = time.perf_counter() - began
     book = _Book(cash=cash)
     asset = asset or AssetSettings(symbol=symbol, timeframe=timeframe)
     ctx = _Ctx(symbol, asset, limits or RiskLimits(), fee_rate, slippage_bps / 10_000, cols,
-               bars.index)  # fmt: skip
-    times, equity = [], []
-    for k, i in enumerate(rows.tolist()):
-        now = start + k * step
-        _cycle(ctx, book, i, now)
-        times.append(now)
-        equity.append(book.last_equity)
+               bar_times)  # fmt: skip
+    equity, held = [], 0
+    with tqdm(total=len(times), desc=f"replay {symbol}", unit="bar", disable=not progress) as bar:
+        for first in range(0, len(times), _CHUNK):  # the bar ticks per chunk, not per cycle
+            for k in range(first, min(first + _CHUNK, len(times))):
+                _cycle(ctx, book, k, times[k])
+                equity.append(book.last_equity)
+                held += book.qty > 0
+            bar.update(min(_CHUNK, len(times) - first))
     elapsed = time.perf_counter() - began
     trades = pd.DataFrame(book.trades, columns=TRADE_COLUMNS)
     curve = pd.Series(equity, index=pd.DatetimeIndex(times, name="ts"), name="equity", dtype=float)
-    return FastResult(trades, curve, steps, elapsed, features_s)
+    return FastResult(trades, curve, len(times), elapsed, features_s, held)
+
+
+def cycle_times(
+    market: MarketData, timeframe: str, start: datetime, end: datetime
+) -> list[datetime]:
+    """When a backtest runs a cycle: every bar boundary, or each stored bar's close."""
+    own = getattr(market, "cycle_times", None)
+    if own is not None:
+        times: list[datetime] = own(start, end)
+        if not times:
+            raise DataError(
+                f"no stored bar closes between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M}"
+            )
+        return times
+    step = timedelta(minutes=TIMEFRAMES[timeframe])
+    return [start + k * step for k in range(int((end - start) / step) + 1)]
+
+
+def window_columns(
+    market: MarketData,
+    symbol: str,
+    timeframe: str,
+    bar_times: pd.DatetimeIndex,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """Return the rules' inputs on each cycle's last completed bar (`bar_times`).
+
+    Cycles are grouped by their window's first bar (`botlib.window`): each group's features
+    are computed once over its frame, which is, row for row, what each cycle computed.
+    """
+    minutes = TIMEFRAMES[timeframe]
+    step = timedelta(minutes=minutes)
+    first_bar, last_bar = bar_times[0].to_pydatetime(), bar_times[-1].to_pydatetime()
+    frame_start = window_start(first_bar, minutes)
+    bars = market.bars(symbol, timeframe, last_bar + step, (last_bar - frame_start) // step + 1)
+    validate_bars(bars)
+    missing = bar_times.difference(bars.index)
+    if len(missing):
+        raise DataError(f"{symbol}: {len(missing)} replayed bar(s) missing, first {missing[0]}")
+    span = WINDOW_BLOCK * minutes * 60
+    anchors = (bar_times.asi8 // 1_000_000_000 // span - 1) * span
+    parts: list[dict[str, np.ndarray]] = []
+    groups = np.unique(anchors)
+    for anchor in tqdm(groups, desc=f"features {symbol}", unit="window", disable=not progress):
+        rows = bar_times[anchors == anchor]
+        first = pd.Timestamp(int(anchor), unit="s", tz=UTC)
+        frame = bars[(bars.index >= first) & (bars.index <= rows[-1])]
+        features = add_indicators(frame)
+        at = frame.index.get_indexer(rows)
+        if not np.isfinite(features[list(INDICATOR_COLUMNS)].to_numpy(float)[at]).all():
+            raise DataError("indicators are not defined on every replayed bar (too little history)")
+        cols = rule_columns(features, smc_features(frame))
+        parts.append({name: values[at] for name, values in cols.items()})
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def _validate(start: datetime, end: datetime, timeframe: str) -> timedelta:
@@ -196,7 +264,7 @@ def _cycle(ctx: _Ctx, book: _Book, i: int, now: datetime) -> None:
     else:
         setup = c["setup"][i]
         if (setup and c["n_bull"][i] >= 2) or (c["sma_up"][i] and c["n_bull"][i] >= 3):
-            _buy(ctx, book, i, price, setup, _cid(ctx, i, "BUY"), now)
+            _buy(ctx, book, i, price, setup, now)
     _snapshot(book, price, now)
 
 
@@ -213,9 +281,7 @@ def _status_halted(ctx: _Ctx, book: _Book, equity: float, now: datetime) -> bool
     return trading_state(equity, peak, ctx.limits, book.day_start).halted
 
 
-def _buy(
-    ctx: _Ctx, book: _Book, i: int, price: float, setup: bool, cid: str, now: datetime
-) -> None:
+def _buy(ctx: _Ctx, book: _Book, i: int, price: float, setup: bool, now: datetime) -> None:
     c, asset, limits = ctx.lists, ctx.asset, ctx.limits
     close, atr = c["close"][i], c["atr"][i]
     confidence = round(min(1.0, max(c["n_bull"][i], c["n_bear"][i]) / 4 + 0.25 * setup), 2)
@@ -245,7 +311,8 @@ def _buy(
     received = qty * (1 - ctx.fee_rate)
     book.cash, book.qty, book.avg = book.cash - cost, received, cost / received
     book.stop, book.take = stop, take
-    book.trades.append(_trade(ctx.symbol, cid, "buy", "signal", qty, fill, cost * ctx.fee_rate,
+    fee = cost * ctx.fee_rate
+    book.trades.append(_trade(ctx.symbol, _cid(ctx, i, "BUY"), "buy", "signal", qty, fill, fee,
                               None, now))  # fmt: skip
 
 
@@ -276,27 +343,3 @@ def _trade(
 ) -> dict[str, object]:  # fmt: skip
     values = (cid, symbol, side, reason, qty, price, fee, pnl, iso(now))
     return dict(zip(TRADE_COLUMNS, values, strict=True))
-
-
-def main() -> None:
-    """Benchmark (not a test): bars/s of the engine path and of this fast path, same machine."""
-    import tempfile
-
-    from botlib.backtest import run_backtest
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for noisy in ("botlib.engine", "botlib.backtest"):  # a log line per cycle
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    end = floor_time(datetime(2026, 11, 20, 12, tzinfo=UTC), 60)
-    with tempfile.TemporaryDirectory() as tmp:
-        slow = run_backtest("BTC/USD", end - timedelta(hours=6), end, db_path=f"{tmp}/bt.db")
-    log.info("engine path: %d 1Min bars in %.1f s = %.0f bars/s", slow.cycles, slow.elapsed_s,
-             slow.bars_per_s)  # fmt: skip
-    for label in ("cold", "warm"):
-        fast = run_fast_backtest("BTC/USD", end - timedelta(days=365), end)
-        log.info("fast path (%s): %d 1Min bars in %.2f s (features %.2f s) = %.0f bars/s",
-                 label, fast.cycles, fast.elapsed_s, fast.features_s, fast.bars_per_s)  # fmt: skip
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,9 @@
 """`make bench`: cycle cost against a reference measured in the same run (ratios, not targets).
 
-Reference: computing the indicators on one cycle's 250 bars. Measured: a whole simulated cycle
-(bars, indicators, analyst, risk, order, records), backfill throughput, and building the LLM
-prompt (time, and its size in gpt-4o tokens).
+Reference: computing the indicators on 250 bars (a fixed yardstick; a cycle's window holds
+3,001-6,000 bars, see `botlib.window`). Measured: a whole simulated cycle (bars, indicators,
+analyst, risk, order, records), backfill throughput, and building the LLM prompt (time, and its
+size in gpt-4o tokens).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `botlib` command: demo, cycle, tick, run --loop, backfill, serve, status, export-logs.
+"""The `botlib` command: demo, cycle, tick, run --loop, backfill, backtest, serve, status, logs.
 
 Every expected failure (bad symbol, unreadable DB, missing extra, bad settings) ends with one
 `error: ...` line on stderr and exit status 2; nothing prints a traceback for bad input.
@@ -14,16 +14,19 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from botlib.ai_logs import LogFilter, parse_since, query_logs, to_csv, to_json, totals
 from botlib.clock import ManualClock, SystemClock
 from botlib.config import Settings, load_settings
-from botlib.errors import BotlibError
+from botlib.errors import BotlibError, ConfigError
 from botlib.logs import configure_logging, register_secrets
-from botlib.models import AssetSettings
-from botlib.queries import DashboardData, account_overview, dashboard_data
+from botlib.models import TIMEFRAMES, AssetSettings
 from botlib.store import Store
-from botlib.wiring import backfill_to_now, build_engine, ensure_assets
+
+if TYPE_CHECKING:  # the commands import what they use: a quiet `botlib tick` stays light
+    from botlib.ai_logs import LogFilter
+    from botlib.ports import MarketData
+    from botlib.queries import DashboardData
 
 __all__ = ["main"]
 
@@ -55,10 +58,17 @@ def _parser() -> argparse.ArgumentParser:
     cycle = sub.add_parser("cycle", help="run one cycle for one asset now")
     cycle.add_argument("--symbol", required=True)
     cycle.add_argument("--at", type=_parse_time, help="simulated time (sim mode), ISO-8601 UTC")
-    sub.add_parser("tick", help="run every due asset once (for cron)")
+    tick = sub.add_parser("tick", help="run every due asset once (for cron)")
     run = sub.add_parser("run", help="tick in a loop (hosts without cron)")
     run.add_argument("--loop", action="store_true", required=True)
     run.add_argument("--every", type=float, default=60.0, help="seconds between ticks")
+    for scheduled in (tick, run):
+        scheduled.add_argument(
+            "--in-process",
+            action="store_true",
+            help="run cycles in this process, not as papermill notebooks"
+            " (as BOTLIB_TICK_NOTEBOOKS=false)",
+        )
     fill = sub.add_parser("backfill", help="replay past cycles in the simulator")
     fill.add_argument("--days", type=float, default=3.0)
     serve = sub.add_parser("serve", help="serve the read-only dashboard with Voila")
@@ -68,6 +78,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--with-ai-logs", action="store_true", help="add the AI-log explorer as a dashboard tab"
     )
+    bt = sub.add_parser("backtest", help="replay history through the engine; report and store it")
+    bt.add_argument("--symbol", help="e.g. BTC/USD")
+    bt.add_argument("--days", type=float, default=30.0, help="length of the replayed window")
+    bt.add_argument("--end", type=_parse_time, help="window end, ISO-8601 UTC (default: now)")
+    bt.add_argument("--timeframe", choices=list(TIMEFRAMES), default="1Min")
+    bt.add_argument("--analyst", choices=["rules", "openai"], default="rules")
+    bt.add_argument("--path", choices=["auto", "engine", "fast"], default="auto")
+    bt.add_argument("--llm-cache", choices=["replay", "record"], default="replay",
+                    help="openai: replay recorded answers ($0), or call and record")  # fmt: skip
+    bt.add_argument("--max-llm-calls", type=int, default=500, help="cap for --llm-cache record")
+    bt.add_argument("--cash", type=float, default=100_000.0)
+    bt.add_argument("--fee", type=float, default=0.0025, help="taker fee rate")
+    bt.add_argument("--slippage-bps", type=float, default=5.0)
+    source = bt.add_mutually_exclusive_group()
+    source.add_argument("--bars-db", help="replay the bars a bot stored in this database")
+    source.add_argument("--bars-csv", help="replay bars from a CSV (time column first)")
+    bt.add_argument("--out", help="folder for the run's database (default: data/backtests)")
+    bt.add_argument("--list", action="store_true", help="list finished runs and exit")
     sub.add_parser("status", help="assets, positions and last cycles")
     export = sub.add_parser("export-logs", help="export AI decision logs as JSON or CSV")
     export.add_argument("--format", choices=["json", "csv"], default="json")
@@ -80,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _since(text: str) -> datetime:
+    from botlib.ai_logs import parse_since
+
     try:
         return parse_since(text)
     except ValueError as exc:
@@ -99,6 +129,8 @@ def _log_filters(parser: argparse.ArgumentParser) -> None:
 
 
 def _filters(args: argparse.Namespace) -> LogFilter:
+    from botlib.ai_logs import LogFilter
+
     return LogFilter(
         symbol=args.symbol and args.symbol.upper(),
         analyst=args.analyst,
@@ -122,11 +154,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _open(settings: Settings) -> Store:
     store = Store(settings.db_path)
-    ensure_assets(store, settings.symbols)
+    for symbol in settings.symbols:  # wiring.ensure_assets, without importing the engine
+        store.ensure_asset(symbol)
     return store
 
 
 def cmd_cycle(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.wiring import build_engine
+
     clock = ManualClock(args.at) if args.at else SystemClock()
     with _open(settings) as store:
         report = build_engine(settings, store, clock).run_cycle(args.symbol.upper(), force=True)
@@ -134,11 +169,16 @@ def cmd_cycle(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.status.value != "failed" else 1
 
 
+def _scheduled(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Apply `--in-process` to the settings a tick or loop runs with."""
+    return settings.model_copy(update={"tick_notebooks": False}) if args.in_process else settings
+
+
 def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
     from botlib.scheduler import tick
 
     _open(settings).close()
-    reports = tick(settings)
+    reports = tick(_scheduled(settings, args))
     if reports is None:
         _out("another tick is running; nothing to do")
         return 0
@@ -154,13 +194,15 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    ticks = run_loop(settings, stop, args.every)
+    ticks = run_loop(_scheduled(settings, args), stop, args.every)
     log.info("loop stopped after %d ticks", ticks)
     return 0
 
 
 def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     with _open(settings) as store:
+        from botlib.wiring import backfill_to_now
+
         reports = backfill_to_now(settings, store, args.days, progress=sys.stderr.isatty())
     traded = sum(1 for r in reports if r.orders)
     _out(f"backfilled {len(reports)} cycles ({traded} with orders) into {settings.db_path}")
@@ -169,6 +211,8 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     with Store(settings.db_path, read_only=True) as store:
+        from botlib.queries import account_overview, dashboard_data
+
         overview = account_overview(store)
         equity = overview["equity"]
         _out(f"mode={overview['mode'] or '-'} equity={equity:,.2f}" if equity else "no cycles yet")
@@ -191,6 +235,8 @@ def _status_line(asset: AssetSettings, data: DashboardData) -> str:
 
 def cmd_export_logs(settings: Settings, args: argparse.Namespace) -> int:
     with Store(settings.db_path, read_only=True) as store:
+        from botlib.ai_logs import query_logs, to_csv, to_json
+
         rows = query_logs(store, _filters(args))
     text = to_json(rows) if args.format == "json" else to_csv(rows)
     if args.output:
@@ -203,6 +249,8 @@ def cmd_export_logs(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_ai_usage(settings: Settings, args: argparse.Namespace) -> int:
     with Store(settings.db_path, read_only=True) as store:
+        from botlib.ai_logs import totals
+
         table = totals(store, args.by, _filters(args))
     _out("no AI calls match" if table.empty else table.to_string(float_format="{:,.4f}".format))
     return 0
@@ -217,6 +265,54 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
+def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.backtest import BACKTEST_DIR, default_window, list_backtests, run_backtest
+    from botlib.backtest_fast import cycle_times
+
+    folder = Path(args.out) if args.out else BACKTEST_DIR
+    if args.list:
+        runs = list_backtests(folder)
+        _out("no finished backtests in " + str(folder) if runs.empty else runs.to_string())
+        return 0
+    if not args.symbol:
+        raise ConfigError("backtest needs --symbol (or --list)")
+    symbol = args.symbol.upper()
+    if settings.log_level.upper() != "DEBUG":  # one line per replayed cycle is noise here
+        logging.getLogger("botlib.engine").setLevel(logging.WARNING)
+    market = _backtest_market(args, symbol)
+    start, end = default_window(args.days, args.timeframe, args.end)
+    if args.analyst == "openai" and args.llm_cache == "record":
+        from botlib.sim import SimMarket
+
+        calls = len(cycle_times(market or SimMarket(), args.timeframe, start, end))
+        if calls > args.max_llm_calls:
+            raise ConfigError(
+                f"recording would call OpenAI up to {calls} times (--max-llm-calls is"
+                f" {args.max_llm_calls}): shorten --days, use a longer --timeframe, or raise it"
+            )
+    result = run_backtest(
+        symbol, start, end, timeframe=args.timeframe, analyst=args.analyst, path=args.path,
+        cash=args.cash, fee_rate=args.fee, slippage_bps=args.slippage_bps, directory=folder,
+        progress=sys.stderr.isatty(), market=market, settings=settings, llm_cache=args.llm_cache,
+    )  # fmt: skip
+    _out(f"backtest {result.backtest_id}: {symbol} {args.timeframe} {start:%Y-%m-%d %H:%M}Z .."
+         f" {end:%Y-%m-%d %H:%M}Z, {result.analyst} analyst, {result.path} path")  # fmt: skip
+    table = result.table(throughput=True)
+    _out(table.to_string(index=False, float_format="{:,.4g}".format))
+    _out(f"stored in {result.db_path}")
+    return 0
+
+
+def _backtest_market(args: argparse.Namespace, symbol: str) -> MarketData | None:
+    from botlib.frame_market import FrameMarket
+
+    if args.bars_db:
+        return FrameMarket.from_store(args.bars_db, symbol, args.timeframe)
+    if args.bars_csv:
+        return FrameMarket.from_csv(args.bars_csv, symbol, args.timeframe)
+    return None
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from botlib.demo import run_demo
 
@@ -225,6 +321,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "demo": cmd_demo,
+    "backtest": cmd_backtest,
     "cycle": cmd_cycle,
     "tick": cmd_tick,
     "run": cmd_run,

@@ -81,6 +81,14 @@ class Settings(BaseSettings):
         "off", validation_alias=_env("BOTLIB_LLM_CACHE")
     )
     llm_prices: Path | None = Field(None, validation_alias=_env("BOTLIB_LLM_PRICES"))
+    tick_notebooks: bool = Field(True, validation_alias=_env("BOTLIB_TICK_NOTEBOOKS"))
+    cycle_notebook: Path | None = Field(None, validation_alias=_env("BOTLIB_CYCLE_NOTEBOOK"))
+    kernel: str = Field("botlib", min_length=1, validation_alias=_env("BOTLIB_KERNEL"))
+    runs_dir: Path = Field(Path("runs"), validation_alias=_env("BOTLIB_RUNS_DIR"))
+    runs_keep_days: int = Field(14, ge=1, le=3650, validation_alias=_env("BOTLIB_RUNS_KEEP_DAYS"))
+    runs_keep_hours: int = Field(
+        24, ge=0, le=87_600, validation_alias=_env("BOTLIB_RUNS_KEEP_HOURS")
+    )
 
     @field_validator("symbols", mode="before")
     @classmethod

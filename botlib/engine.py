@@ -19,6 +19,7 @@ from botlib.alerts import Alerts
 from botlib.analysts.base import AnalystResult, CallRecord, MarketContext
 from botlib.analysts.validation import decision_problem
 from botlib.clock import SystemClock
+from botlib.due import skip_reason, skip_reason_in
 from botlib.errors import BotlibError, DataError, StaleDataError
 from botlib.execution import Executor
 from botlib.guards import CycleAlerts, account_status
@@ -31,10 +32,10 @@ from botlib.reflection import reflect_pending
 from botlib.risk import RiskLimits, check
 from botlib.smc.features import smc_features, summary
 from botlib.store import Store, iso
+from botlib.window import window_length, window_start
 
 __all__ = [
     "Engine",
-    "LOOKBACK",
     "client_order_id",
     "new_cycle_id",
     "skip_reason",
@@ -42,7 +43,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-LOOKBACK = 250  # bars fetched per cycle: SMA(50) and MACD warm-up with room to spare
 
 
 def client_order_id(symbol: str, bar_time: datetime, action: str) -> str:
@@ -53,27 +53,6 @@ def client_order_id(symbol: str, bar_time: datetime, action: str) -> str:
 def new_cycle_id(symbol: str, now: datetime) -> str:
     """Name a cycle by its time and symbol (sortable, readable), made unique by a random tail."""
     return f"{now:%Y%m%dT%H%M%S}-{symbol.replace('/', '')}-{uuid.uuid4().hex[:6]}"
-
-
-def skip_reason(asset: AssetSettings, now: datetime, holding: bool = False) -> str | None:
-    """Say why the asset should not run now (paused, not due), or None when it is due.
-
-    A paused asset that still holds a position keeps its schedule: its cycles only watch the
-    stop-loss and take-profit (pausing must not leave a position unprotected).
-    """
-    if asset.paused and not holding:
-        return "paused"
-    if asset.last_cycle_at is not None:
-        due = asset.last_cycle_at + timedelta(minutes=asset.interval_minutes)
-        if now < due - timedelta(seconds=1):
-            return f"not due until {due:%Y-%m-%d %H:%M:%S}Z"
-    return None
-
-
-def skip_reason_in(store: Store, asset: AssetSettings, now: datetime) -> str | None:
-    """`skip_reason`, knowing from `store` whether a paused asset still holds a position."""
-    holding = asset.paused and store.get_position(asset.symbol) is not None
-    return skip_reason(asset, now, holding)
 
 
 class Engine:
@@ -99,10 +78,13 @@ class Engine:
         """Say why the asset should not run now (paused, not due), or None when it is due."""
         return skip_reason_in(self.store, asset, now)
 
-    def run_cycle(self, symbol: str, *, force: bool = False) -> CycleReport:
+    def run_cycle(
+        self, symbol: str, *, force: bool = False, cycle_id: str | None = None
+    ) -> CycleReport:
         """Run one cycle; never raises for market, analyst or broker trouble (it records it).
 
         A paused asset's cycle (forced, or due while it holds a position) enforces exits only.
+        `cycle_id` lets a caller that named the cycle beforehand (the papermill tick) keep it.
         """
         now = self.clock.now()
         asset = self.store.get_asset(symbol)
@@ -111,7 +93,7 @@ class Engine:
             return CycleReport(
                 cycle_id="-", symbol=symbol, status=CycleStatus.SKIPPED, reason=reason
             )
-        cycle_id = new_cycle_id(symbol, now)
+        cycle_id = cycle_id or new_cycle_id(symbol, now)
         self.store.fail_running_cycles(symbol, now)
         self.store.start_cycle(
             cycle_id, symbol, now, mode=self.broker.mode, analyst=self.analyst.name
@@ -162,12 +144,14 @@ class Engine:
         return self._act(cycle_id, asset, context, result.decision, decision_id, bar_time)
 
     def _features(self, asset: AssetSettings, now: datetime) -> pd.DataFrame:
-        bars = self.market.bars(asset.symbol, asset.timeframe, now, LOOKBACK)
+        minutes = TIMEFRAMES[asset.timeframe]
+        bars = self.market.bars(asset.symbol, asset.timeframe, now, window_length(now, minutes))
         validate_bars(bars)
-        width = timedelta(minutes=TIMEFRAMES[asset.timeframe])
+        width = timedelta(minutes=minutes)
         if bars.index[-1] + width < now - 3 * width:
             raise StaleDataError(f"stale data: last bar {bars.index[-1]:%Y-%m-%d %H:%M}Z")
         self._save_new_bars(asset, bars)
+        bars = bars[bars.index >= window_start(bars.index[-1], minutes)]  # see botlib.window
         features = add_indicators(bars)
         last = features.iloc[-1][list(INDICATOR_COLUMNS)]
         if not all(math.isfinite(float(v)) for v in last):

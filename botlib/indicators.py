@@ -76,16 +76,23 @@ def add_indicators(bars: pd.DataFrame) -> pd.DataFrame:
     close, high, low = bars["close"], bars["high"], bars["low"]
     macd = _frame(ta.macd(close, fast=12, slow=26, signal=9), bars.index, 3)
     bb = _frame(ta.bbands(close, length=20, lower_std=2.0, upper_std=2.0, ddof=0), bars.index, 3)
-    out = bars.copy()
-    out["rsi"] = _column(ta.rsi(close, length=14), bars.index)
-    out["macd"], out["macd_hist"], out["macd_signal"] = macd[0], macd[1], macd[2]
-    out["bb_lower"], out["bb_middle"], out["bb_upper"] = bb[0], bb[1], bb[2]
-    out["sma_20"] = _column(ta.sma(close, length=20), bars.index)
-    out["sma_50"] = _column(ta.sma(close, length=50), bars.index)
-    out["atr"] = _column(ta.atr(high, low, close, length=14), bars.index)
-    for column, rows in WARM_UP.items():
-        out.iloc[:rows, out.columns.get_loc(column)] = np.nan
-    return out
+    columns = {
+        "rsi": _column(ta.rsi(close, length=14), bars.index),
+        "macd": macd[0],
+        "macd_hist": macd[1],
+        "macd_signal": macd[2],
+        "bb_lower": bb[0],
+        "bb_middle": bb[1],
+        "bb_upper": bb[2],
+        "sma_20": _column(ta.sma(close, length=20), bars.index),
+        "sma_50": _column(ta.sma(close, length=50), bars.index),
+        "atr": _column(ta.atr(high, low, close, length=14), bars.index),
+    }
+    arrays = {name: np.array(values, dtype=float) for name, values in columns.items()}
+    for name, rows in WARM_UP.items():  # plain arrays: one frame built once, not ten setitems
+        arrays[name][:rows] = np.nan
+    base = bars.drop(columns=[name for name in arrays if name in bars.columns])
+    return base.join(pd.DataFrame(arrays, index=bars.index))
 
 
 def _column(result: pd.Series | None, index: pd.Index) -> pd.Series:

@@ -1,31 +1,52 @@
 """Ticks: run every due asset once, never two ticks at a time; and a loop for hosts without cron.
 
-Each tick that gets the lock leaves a heartbeat row in `ticks` (how many assets were due, ran
-and failed, and when the next one is due), so the dashboard can tell a quiet bot from a dead one.
+By default each due asset's cycle runs `notebooks/trading_cycle.ipynb` through papermill and the
+executed notebook is archived as the cycle's record (`botlib.notebook_runs`); with
+BOTLIB_TICK_NOTEBOOKS=false (or `--in-process`) cycles run in this process, for hosts without
+Jupyter. Each tick that gets the lock leaves a heartbeat row in `ticks` (how many assets were
+due, ran and failed, and when the next one is due), so the dashboard can tell a quiet bot from
+a dead one, then prunes the archive. A tick with nothing due imports no papermill, starts no
+kernel.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from filelock import FileLock, Timeout
 
 from botlib.clock import SystemClock, floor_time
 from botlib.config import Settings
-from botlib.engine import skip_reason_in
+from botlib.due import skip_reason_in
+from botlib.errors import UnknownSymbolError
 from botlib.models import CycleReport, CycleStatus
 from botlib.ports import Clock
 from botlib.store import Store, iso
-from botlib.wiring import CycleRunner, raise_if_unconfigured
 
-__all__ = ["tick", "run_tick", "run_asset", "run_loop", "lock_path", "last_tick", "next_due"]
+__all__ = [
+    "AssetRunner",
+    "tick",
+    "run_tick",
+    "run_asset",
+    "run_loop",
+    "lock_path",
+    "last_tick",
+    "next_due",
+]
 
 log = logging.getLogger(__name__)
+
+
+class AssetRunner(Protocol):
+    """Runs one asset's cycle: in this process (`CycleRunner`) or as a notebook."""
+
+    def run(self, symbol: str) -> CycleReport: ...
 
 
 def lock_path(db_path: Path | str) -> str:
@@ -52,22 +73,64 @@ def tick(settings: Settings, clock: Clock | None = None) -> list[CycleReport] | 
 
 
 def run_tick(settings: Settings, store: Store, clock: Clock) -> list[CycleReport]:
-    """Run every asset once (those not due report skipped) and leave the heartbeat row."""
+    """Run every due asset once (the others report skipped), leave the heartbeat, prune."""
     started = clock.now()
     assets = store.list_assets()
-    due = sum(skip_reason_in(store, asset, started) is None for asset in assets)
-    tick_id = _start_tick(store, started, due)
-    runner = CycleRunner(settings, store, clock)
+    waits = {asset.symbol: skip_reason_in(store, asset, started) for asset in assets}
+    tick_id = _start_tick(store, started, sum(w is None for w in waits.values()))
     reports: list[CycleReport] = []
     try:
-        reports = [run_asset(runner, asset.symbol) for asset in assets]
+        runner = _runner(settings, store, clock, started) if None in waits.values() else None
+        for symbol, wait in waits.items():
+            if runner is None or wait is not None:
+                reports.append(CycleReport("-", symbol, CycleStatus.SKIPPED, reason=wait or ""))
+            else:
+                reports.append(_anchored(store, run_asset(runner, symbol), started))
     finally:
         _finish_tick(store, tick_id, clock.now(), reports)
-    raise_if_unconfigured(reports)
+        _prune(settings, store, clock.now())
+    if any(r.cycle_id != "-" for r in reports):
+        from botlib.wiring import raise_if_unconfigured
+
+        raise_if_unconfigured(reports)
     return reports
 
 
-def run_asset(runner: CycleRunner, symbol: str) -> CycleReport:
+def _runner(settings: Settings, store: Store, clock: Clock, started: datetime) -> AssetRunner:
+    """Return the notebook runner, or the in-process one (BOTLIB_TICK_NOTEBOOKS=false)."""
+    if settings.tick_notebooks:
+        from botlib.notebook_runs import NotebookRunner
+
+        return NotebookRunner(settings, store, clock, started)
+    from botlib.wiring import CycleRunner
+
+    return CycleRunner(settings, store, clock)
+
+
+def _anchored(store: Store, report: CycleReport, started: datetime) -> CycleReport:
+    """Date the asset's last cycle to the tick's start, not to when its cycle got going.
+
+    A cycle starts seconds into a tick (a kernel starting, the assets before it, a slow
+    model); counted from then, the next tick an interval later finds it not yet due and the
+    asset would slip a whole minute every interval.
+    """
+    if report.cycle_id != "-":
+        with contextlib.suppress(UnknownSymbolError):  # deleted while its cycle ran
+            store.update_asset(report.symbol, last_cycle_at=started)
+    return report
+
+
+def _prune(settings: Settings, store: Store, now: datetime) -> None:
+    """Prune the notebook archive; a failure is logged, never fatal to the tick."""
+    from botlib.notebook_runs import prune_runs
+
+    try:
+        prune_runs(store, settings.runs_dir, now, settings.runs_keep_days, settings.runs_keep_hours)
+    except Exception:
+        log.exception("could not prune the notebook archive %s", settings.runs_dir)
+
+
+def run_asset(runner: AssetRunner, symbol: str) -> CycleReport:
     """Run one asset's cycle; anything that escapes becomes a failed report, so others still run."""
     try:
         return runner.run(symbol)

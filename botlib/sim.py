@@ -23,7 +23,7 @@ import pandas as pd
 from botlib.clock import floor_time
 from botlib.errors import DUPLICATE_CLIENT_ORDER_ID, DataError, OrderRejectedError
 from botlib.models import TIMEFRAMES, Account, Order, OrderRequest, Position
-from botlib.ports import Clock
+from botlib.ports import Clock, MarketData
 from botlib.store import Store, iso, parse_time
 
 __all__ = ["SimMarket", "SimBroker", "EPOCH"]
@@ -138,7 +138,7 @@ class SimBroker:
     def __init__(
         self,
         store: Store,
-        market: SimMarket,
+        market: MarketData,  # simulated bars, or stored ones (FrameMarket)
         clock: Clock,
         *,
         cash: float = 100_000.0,

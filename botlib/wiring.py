@@ -119,11 +119,16 @@ def build_alpaca(settings: Settings, store: Store) -> tuple[MarketData, Broker]:
 
 
 def build_analyst(
-    settings: Settings, store: Store, clock: Clock, budget_usd: float | None = None
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    budget_usd: float | None = None,
+    cache_store: Store | None = None,
 ) -> Analyst:
     """Return the rules analyst, or the OpenAI analyst behind the daily spend guard.
 
     `budget_usd` (the operator's limit) replaces BOTLIB_MAX_LLM_USD_PER_DAY when given.
+    `cache_store` keeps the replay cache elsewhere than `store` (backtests share one).
     """
     if settings.resolved_analyst == "rules":
         return RulesAnalyst()
@@ -144,7 +149,7 @@ def build_analyst(
         client,
         settings.openai_model,
         prices=load_prices(settings.llm_prices),
-        cache=LlmCache(store),
+        cache=LlmCache(cache_store or store),
         cache_mode=settings.llm_cache,
         max_completion_tokens=settings.llm_max_output_tokens,
     )
@@ -224,24 +229,29 @@ def run_cycles(
     mode: str = "sim",
     force: bool = False,
     at: str | None = None,
+    cycle_id: str | None = None,
 ) -> list[CycleReport]:
-    """Run one cycle per symbol (the trading-cycle notebook's body); `at` fixes the sim clock."""
+    """Run one cycle per symbol (the trading-cycle notebook's body); `at` fixes the sim clock.
+
+    A tick passes one symbol and the `cycle_id` it archives the notebook under, so the row and
+    the file match; by hand, any symbols (each cycle named by the engine). Raise ConfigError
+    (after recording the failures) when no cycle could run at all.
+    """
     from botlib.config import load_settings
     from botlib.logs import configure_logging, register_secrets
 
+    if cycle_id is not None and len(symbols) != 1:
+        raise ValueError("cycle_id names one cycle: give one symbol")
     settings = load_settings(db_path=db, mode=mode)
     configure_logging(settings.log_level, settings.log_json)
     register_secrets(settings.secret_values())
     clock: Clock = ManualClock(datetime.fromisoformat(at)) if at else SystemClock()
-    store = Store(settings.db_path)
-    try:
+    with Store(settings.db_path) as store:
         ensure_assets(store, symbols)
         runner = CycleRunner(settings, store, clock)
-        reports = [runner.run(symbol, force=force) for symbol in symbols]
-        raise_if_unconfigured(reports)
-        return reports
-    finally:
-        store.close()
+        reports = [runner.run(symbol, force=force, cycle_id=cycle_id) for symbol in symbols]
+    raise_if_unconfigured(reports)
+    return reports
 
 
 class CycleRunner:
@@ -269,7 +279,7 @@ class CycleRunner:
             raise built
         return built
 
-    def run(self, symbol: str, *, force: bool = False) -> CycleReport:
+    def run(self, symbol: str, *, force: bool = False, cycle_id: str | None = None) -> CycleReport:
         """Run the symbol's cycle if due (or `force`d); a ConfigError becomes a failed cycle."""
         asset = self.store.get_asset(symbol)
         now = self.clock.now()
@@ -280,14 +290,14 @@ class CycleRunner:
         try:
             engine = self.engine_for(analyst)
         except ConfigError as exc:
-            return self._record_failure(symbol, analyst, now, exc)
-        return engine.run_cycle(symbol, force=force)
+            return self._record_failure(symbol, analyst, now, exc, cycle_id)
+        return engine.run_cycle(symbol, force=force, cycle_id=cycle_id)
 
     def _record_failure(
-        self, symbol: str, analyst: str, now: datetime, exc: ConfigError
+        self, symbol: str, analyst: str, now: datetime, exc: ConfigError, cycle_id: str | None
     ) -> CycleReport:
         log.debug("%s cannot run: %s", symbol, exc)  # the cycle row and the report carry it
-        cycle_id, store = new_cycle_id(symbol, now), self.store
+        cycle_id, store = cycle_id or new_cycle_id(symbol, now), self.store
         store.fail_running_cycles(symbol, now)
         store.start_cycle(cycle_id, symbol, now, mode=self.settings.resolved_mode, analyst=analyst)
         store.finish_cycle(cycle_id, now, status="failed", reason=str(exc), error="ConfigError")

@@ -1,4 +1,5 @@
-"""Backtests replay the real engine: parity with step-by-step cycles, own DB, no look-ahead."""
+"""Backtests replay the real engine: parity with live-mode cycles at any length, own DB, no
+look-ahead, the fast path equal to the engine path to the last bit, stored bars, LLM replay."""
 
 from __future__ import annotations
 
@@ -9,14 +10,25 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from botlib.analysts.rules import RulesAnalyst
-from botlib.backtest import BACKTEST_DIR, TRADE_COLUMNS, BacktestResult, run_backtest
+from botlib.backtest import (
+    BACKTEST_DIR,
+    TRADE_COLUMNS,
+    BacktestResult,
+    list_backtests,
+    load_backtest,
+    run_backtest,
+)
 from botlib.backtest_fast import run_fast_backtest
 from botlib.clock import ManualClock
-from botlib.engine import Engine
-from botlib.errors import ConfigError
-from botlib.sim import SimBroker, SimMarket
+from botlib.config import load_settings
+from botlib.errors import ConfigError, DataError
+from botlib.frame_market import FrameMarket
+from botlib.sim import SimMarket
 from botlib.store import Store
+from botlib.window import WINDOW_BLOCK
+from botlib.wiring import build_engine
+from tests.conftest import openai_settings
+from tests.fakes.openai_server import FakeOpenAI
 from tests.ui_helpers import copy_db
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -24,20 +36,26 @@ START = END - timedelta(days=2)
 STEP = timedelta(minutes=15)
 
 
+def block_boundary(minutes: int, near: datetime = END) -> datetime:
+    """The last feature-window block boundary before `near` (where every window jumps)."""
+    span = WINDOW_BLOCK * minutes * 60
+    return datetime.fromtimestamp(int(near.timestamp()) // span * span, UTC)
+
+
 @pytest.fixture(scope="module")
 def two_days(tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
-    """A 2-day 15-minute BTC/USD backtest (shared: it takes a few seconds)."""
+    """A 2-day 15-minute BTC/USD backtest on the engine path (shared: it takes seconds)."""
     path = tmp_path_factory.mktemp("bt") / "two_days.db"
-    return run_backtest("BTC/USD", START, END, timeframe="15Min", db_path=path)
+    return run_backtest("BTC/USD", START, END, timeframe="15Min", path="engine", db_path=path)
 
 
 def stepwise_trades(path: Path, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """Run `Engine.run_cycle` by hand on a fresh DB, one 15-minute clock step at a time."""
+    """Live-mode cycles: the production wiring in sim mode, one 15-minute clock step at a time."""
+    settings = load_settings(None, mode="sim", analyst="rules", db_path=path)
     with Store(path) as store:
         store.ensure_asset(symbol, timeframe="15Min", interval_minutes=15)
         clock = ManualClock(start)
-        market = SimMarket()
-        engine = Engine(market, SimBroker(store, market, clock), RulesAnalyst(), store, clock=clock)
+        engine = build_engine(settings, store, clock)
         while clock.now() <= end:
             engine.run_cycle(symbol)
             clock.advance(STEP)
@@ -45,12 +63,13 @@ def stepwise_trades(path: Path, symbol: str, start: datetime, end: datetime) -> 
     return pd.DataFrame(rows, columns=TRADE_COLUMNS)
 
 
-def test_backtest_trades_match_stepwise_engine_cycles(
-    two_days: BacktestResult, tmp_path: Path
-) -> None:
+def test_backtest_trades_match_live_mode_cycles(two_days: BacktestResult, tmp_path: Path) -> None:
     expected = stepwise_trades(tmp_path / "live.db", "BTC/USD", START, END)
     assert len(expected) >= 4, "the window should trade, or parity proves nothing"
     pd.testing.assert_frame_equal(two_days.trades, expected)
+    fast = run_backtest("BTC/USD", START, END, timeframe="15Min", db_path=tmp_path / "f.db")
+    assert fast.path == "fast"  # the default for the rules analyst
+    pd.testing.assert_frame_equal(fast.trades, expected, check_exact=True)
 
 
 def test_results_live_in_the_backtest_db_only(two_days: BacktestResult) -> None:
@@ -63,7 +82,24 @@ def test_results_live_in_the_backtest_db_only(two_days: BacktestResult) -> None:
     assert cycles == two_days.cycles == 2 * 24 * 4 + 1
     assert trades == len(two_days.trades)
     assert params["id"] == two_days.backtest_id
-    assert params["timeframe"] == "15Min"
+    assert params["timeframe"] == "15Min" and params["path"] == "engine"
+
+
+def test_the_report_is_stored_under_its_id_and_reads_back(two_days: BacktestResult) -> None:
+    loaded = load_backtest(two_days.db_path)
+    assert loaded.backtest_id == two_days.backtest_id and loaded.path == "engine"
+    pd.testing.assert_frame_equal(loaded.trades, two_days.trades)
+    pd.testing.assert_series_equal(loaded.equity, two_days.equity, check_freq=False)
+    assert loaded.metrics == two_days.metrics
+    listed = list_backtests(two_days.db_path.parent)
+    assert listed["id"].tolist() == [two_days.backtest_id]
+    assert listed["trades"].iloc[0] == two_days.metrics.n_trades
+    table = two_days.table().set_index("metric")["value"]
+    assert table["trades (closed)"] == two_days.metrics.n_trades
+    assert table["LLM calls"] == 0  # the rules analyst costs nothing
+    assert (two_days.drawdown <= 0).all() and two_days.drawdown.min() == pytest.approx(
+        -two_days.metrics.max_drawdown_pct
+    )
 
 
 def test_default_db_is_a_new_file_per_run_under_data_backtests(
@@ -71,7 +107,9 @@ def test_default_db_is_a_new_file_per_run_under_data_backtests(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     first = run_backtest("SOL/USD", END - timedelta(hours=3), END, timeframe="15Min")
-    second = run_backtest("SOL/USD", END - timedelta(hours=3), END, timeframe="15Min")
+    second = run_backtest(
+        "SOL/USD", END - timedelta(hours=3), END, timeframe="15Min", path="engine"
+    )
     assert first.db_path == BACKTEST_DIR / f"{first.backtest_id}.db"
     assert first.db_path != second.db_path
     assert first.db_path.exists() and second.db_path.exists()
@@ -92,12 +130,15 @@ def test_no_look_ahead_trades_before_the_cut_are_unchanged(
     two_days: BacktestResult, tmp_path: Path
 ) -> None:
     cut = END - timedelta(hours=12)
-    short = run_backtest("BTC/USD", START, cut, timeframe="15Min", db_path=tmp_path / "cut.db")
     full = two_days.trades
     before = full[full["created_at"] <= cut.isoformat()].reset_index(drop=True)
     assert len(before) >= 2
-    pd.testing.assert_frame_equal(short.trades, before)
-    pd.testing.assert_series_equal(short.equity, two_days.equity.loc[: short.equity.index[-1]])
+    for path in ("engine", "fast"):
+        short = run_backtest("BTC/USD", START, cut, timeframe="15Min", path=path,
+                             db_path=tmp_path / f"cut-{path}.db")  # fmt: skip
+        pd.testing.assert_frame_equal(short.trades, before)
+        expected = two_days.equity.loc[: short.equity.index[-1]]
+        pd.testing.assert_series_equal(short.equity, expected, check_freq=False)
 
 
 def test_metrics_agree_with_the_trades_and_the_curve(two_days: BacktestResult) -> None:
@@ -112,33 +153,114 @@ def test_metrics_agree_with_the_trades_and_the_curve(two_days: BacktestResult) -
     assert two_days.buy_and_hold_pct == pytest.approx((last / first - 1) * 100)
 
 
-def test_fast_path_makes_the_same_trades_at_the_same_prices_over_days(
-    two_days: BacktestResult,
-) -> None:
+def test_fast_path_equals_the_engine_path_to_the_last_bit(two_days: BacktestResult) -> None:
     fast = run_fast_backtest("BTC/USD", START, END, timeframe="15Min")
-    pd.testing.assert_frame_equal(fast.trades, two_days.trades, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(fast.trades, two_days.trades, check_exact=True)
     assert fast.cycles == two_days.cycles
-    assert fast.equity.to_numpy() == pytest.approx(two_days.equity.to_numpy(), rel=1e-12)
+    assert fast.equity.to_numpy().tolist() == two_days.equity.to_numpy().tolist()
 
 
-@pytest.mark.parametrize(("symbol", "timeframe", "span"), [
-    ("ETH/USD", "15Min", timedelta(days=3)),
-    ("SOL/USD", "1Min", timedelta(hours=6)),
+@pytest.mark.parametrize(("symbol", "timeframe", "before", "after"), [
+    ("ETH/USD", "15Min", timedelta(days=2), timedelta(days=1)),
+    ("SOL/USD", "1Min", timedelta(hours=3), timedelta(hours=2)),
 ])  # fmt: skip
-def test_fast_path_parity_on_other_assets_and_timeframes(
-    symbol: str, timeframe: str, span: timedelta, tmp_path: Path
+def test_parity_holds_across_a_feature_window_boundary(
+    symbol: str, timeframe: str, before: timedelta, after: timedelta, tmp_path: Path
 ) -> None:
-    end = END - timedelta(days=30)
-    slow = run_backtest(symbol, end - span, end, timeframe=timeframe, db_path=tmp_path / "s.db")
-    fast = run_fast_backtest(symbol, end - span, end, timeframe=timeframe)
+    """Where every cycle's window jumps forward a block: the old fast path diverged here."""
+    minutes = 15 if timeframe == "15Min" else 1
+    boundary = block_boundary(minutes, END - timedelta(days=30))
+    start, end = boundary - before, boundary + after
+    slow = run_backtest(symbol, start, end, timeframe=timeframe, path="engine",
+                        db_path=tmp_path / "s.db")  # fmt: skip
+    fast = run_fast_backtest(symbol, start, end, timeframe=timeframe)
     assert len(slow.trades) >= 2
-    pd.testing.assert_frame_equal(fast.trades, slow.trades, check_exact=False, rtol=1e-12)
+    crossing = slow.trades["created_at"] > boundary.isoformat()
+    assert crossing.any(), "a trade after the boundary, or the test proves nothing"
+    pd.testing.assert_frame_equal(fast.trades, slow.trades, check_exact=True)
+    assert fast.equity.to_numpy().tolist() == slow.equity.to_numpy().tolist()
+
+
+def test_stored_bars_replay_with_gaps_on_both_paths(
+    two_days: BacktestResult, tmp_path: Path
+) -> None:
+    """A bot's saved bars (here the engine run's own), with a hole: one cycle per stored bar."""
+    stored = FrameMarket.from_store(two_days.db_path, "BTC/USD", "15Min")
+    assert stored.frame.index[0] <= START - timedelta(days=5)  # the windows' history came along
+    sim = run_backtest("BTC/USD", START, END, timeframe="15Min", market=stored,
+                       db_path=tmp_path / "same.db")  # fmt: skip
+    pd.testing.assert_frame_equal(sim.trades, two_days.trades, check_exact=True)
+    hole = (stored.frame.index > START + timedelta(hours=20)) & (
+        stored.frame.index <= START + timedelta(hours=26)
+    )
+    holed = FrameMarket("BTC/USD", "15Min", stored.frame[~hole])
+    runs = {
+        path: run_backtest(
+            "BTC/USD",
+            START,
+            END,
+            timeframe="15Min",
+            market=holed,
+            path=path,
+            db_path=tmp_path / f"hole-{path}.db",
+        )  # fmt: skip
+        for path in ("engine", "fast")
+    }
+    assert runs["engine"].cycles == two_days.cycles - int(hole.sum())
+    assert len(runs["engine"].trades) >= 2
+    pd.testing.assert_frame_equal(runs["fast"].trades, runs["engine"].trades, check_exact=True)
+
+
+def test_a_csv_of_bars_replays_and_a_wrong_symbol_is_refused(tmp_path: Path) -> None:
+    bars = SimMarket().bars("BTC/USD", "15Min", END, 800)
+    csv = tmp_path / "bars.csv"
+    bars.reset_index().rename(columns={"ts": "Time"}).to_csv(csv, index=False)
+    market = FrameMarket.from_csv(csv, "BTC/USD", "15Min")
+    pd.testing.assert_frame_equal(market.frame, bars, check_freq=False)
+    with pytest.raises(DataError, match="holds BTC/USD 15Min, not ETH/USD"):
+        market.bars("ETH/USD", "15Min", END, 10)
+    with pytest.raises(DataError, match="replayed bar"):  # nothing stored that far back
+        run_fast_backtest("BTC/USD", END - timedelta(days=30), END, timeframe="15Min",
+                          market=FrameMarket("BTC/USD", "15Min", bars.iloc[::2]))  # fmt: skip
+
+
+def test_openai_backtest_records_once_then_replays_at_no_cost(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    start, end, cache = END - timedelta(hours=2), END, tmp_path / "llm_cache.db"
+    settings = openai_settings(fake_openai)
+    recorded = run_backtest("BTC/USD", start, end, timeframe="15Min", analyst="openai",
+                            settings=settings, llm_cache="record", cache_db=cache,
+                            db_path=tmp_path / "rec.db")  # fmt: skip
+    assert recorded.path == "engine" and recorded.llm["calls"] == recorded.cycles == 9
+    assert len(fake_openai.requests) == 9
+    assert recorded.llm["prompt_tokens"] > 0 and recorded.llm["cost_usd"] > 0
+    offline = load_settings(None, analyst="openai", openai_base_url="http://127.0.0.1:9/v1")
+    replayed = run_backtest("BTC/USD", start, end, timeframe="15Min", analyst="openai",
+                            settings=offline, llm_cache="replay", cache_db=cache,
+                            db_path=tmp_path / "rep.db")  # fmt: skip
+    assert len(fake_openai.requests) == 9  # not one more call
+    assert replayed.llm["cache_hits"] == replayed.llm["calls"] == 9
+    assert replayed.llm["cost_usd"] == 0
+    with Store(tmp_path / "rec.db", read_only=True) as a, Store(tmp_path / "rep.db") as b:
+        query = "SELECT action, reasoning FROM ai_decision_logs ORDER BY id"
+        assert a.rows(query) == b.rows(query)
+    never = tmp_path / "never.db"
+    with pytest.raises(ConfigError, match="replay cache has no answer for the cycle at"):
+        run_backtest("BTC/USD", start - timedelta(days=1), end - timedelta(days=1),
+                     timeframe="15Min", analyst="openai", settings=offline, cache_db=cache,
+                     db_path=never)  # fmt: skip
+    assert not never.exists()  # stored whole or not at all
+    with pytest.raises(ConfigError, match="replays the rules analyst only"):
+        run_backtest("BTC/USD", start, end, analyst="openai", path="fast", settings=offline)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"end": START}, "must be after start"),
     ({"timeframe": "2Min"}, "timeframe '2Min' unknown"),
     ({"analyst": "oracle"}, "analyst 'oracle'"),
+    ({"analyst": "openai", "llm_cache": "off"}, "llm_cache 'off'"),
+    ({"path": "warp"}, "path 'warp'"),
     ({"cash": 0}, "cash must be positive"),
     ({"start": START.replace(tzinfo=None)}, "timezone-aware"),
 ])  # fmt: skip

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from botlib.window import WINDOW_BLOCK
+
 AT = "2026-11-20T12:00:00Z"
 
 
@@ -39,7 +41,8 @@ def test_cycle_in_sim_mode_records_and_never_orders_twice(tmp_path: Path) -> Non
     assert first.stdout.startswith("BTC/USD ok action=BUY orders=BTCUSD-20261120T1100-buy")
     assert count(db, "SELECT count(*) FROM cycles") == 1
     assert count(db, "SELECT count(*) FROM ai_decision_logs") == 1
-    assert count(db, "SELECT count(*) FROM market_data WHERE symbol = 'BTC/USD'") == 250
+    saved = count(db, "SELECT count(*) FROM market_data WHERE symbol = 'BTC/USD'")
+    assert WINDOW_BLOCK < saved <= 2 * WINDOW_BLOCK  # the cycle's feature window
     assert count(db, "SELECT count(*) FROM equity_snapshots") == 1
     assert count(db, "SELECT count(*) FROM sim_orders") == 1
     second = botlib("--db", str(db), "cycle", "--symbol", "btc/usd", "--at", AT, cwd=tmp_path)
@@ -68,6 +71,17 @@ def test_cycle_in_sim_mode_records_and_never_orders_twice(tmp_path: Path) -> Non
         (["tick"], {"BOTLIB_LLM_CACHE": "always"}, "error: invalid settings: BOTLIB_LLM_CACHE"),
         (["tick"], {"BOTLIB_SIM_CASH": "lots"}, "error: invalid settings: BOTLIB_SIM_CASH"),
         (["backfill", "--days", "0"], {}, "error: --days must be positive"),
+        (["backtest", "--days", "1"], {}, "error: backtest needs --symbol (or --list)"),
+        (
+            ["backtest", "--symbol", "BTC/USD", "--analyst", "openai", "--llm-cache", "record"],
+            {},
+            "error: recording would call OpenAI up to 43201 times (--max-llm-calls is 500)",
+        ),
+        (
+            ["backtest", "--symbol", "BTC/USD", "--bars-db", "nothing.db"],
+            {},
+            "error: database nothing.db does not exist",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(
@@ -105,5 +119,24 @@ def test_json_logs_carry_cycle_and_symbol(tmp_path: Path) -> None:
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
     result = botlib("--help", cwd=tmp_path)
-    for command in ("demo", "cycle", "tick", "run", "backfill", "serve", "status"):
+    for command in ("demo", "cycle", "tick", "run", "backfill", "backtest", "serve", "status"):
         assert command in result.stdout
+
+
+def test_backtest_reports_stores_and_lists_a_run(tmp_path: Path) -> None:
+    args = ["backtest", "--symbol", "sol/usd", "--days", "2", "--timeframe", "15Min"]
+    result = botlib(*args, "--end", AT, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("backtest bt-SOLUSD-20261118T1200-")
+    assert (
+        "SOL/USD 15Min 2026-11-18 12:00Z .. 2026-11-20 12:00Z, rules analyst, fast path" in lines[0]
+    )
+    stored = Path(tmp_path, lines[-1].removeprefix("stored in "))
+    assert stored.parent == tmp_path / "data" / "backtests" and stored.exists()
+    closed = count(stored, "SELECT count(*) FROM backtest_trades WHERE realized_pnl IS NOT NULL")
+    table = {line[:16].strip(): line[16:].strip() for line in lines[2:-1]}
+    assert table["bars replayed"] == "193" and int(table["trades (closed)"]) == closed > 0
+    assert len(result.stderr.splitlines()) == 1  # the run's summary, no line per replayed cycle
+    listed = botlib("backtest", "--list", cwd=tmp_path)
+    assert stored.stem in listed.stdout and "SOL/USD" in listed.stdout

@@ -60,3 +60,34 @@ def test_bad_values_name_the_variable(
 
 def test_overrides_by_field_name() -> None:
     assert load_settings(None, db_path="x.db").db_path == Path("x.db")
+
+
+def test_scheduling_defaults_run_notebooks_and_keep_two_weeks() -> None:
+    s = load_settings(None)
+    assert (s.tick_notebooks, s.kernel, s.cycle_notebook) == (True, "botlib", None)
+    assert (s.runs_dir, s.runs_keep_days, s.runs_keep_hours) == (Path("runs"), 14, 24)
+
+
+def test_scheduling_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOTLIB_TICK_NOTEBOOKS", "false")
+    monkeypatch.setenv("BOTLIB_RUNS_DIR", "/srv/runs")
+    monkeypatch.setenv("BOTLIB_RUNS_KEEP_DAYS", "30")
+    monkeypatch.setenv("BOTLIB_RUNS_KEEP_HOURS", "0")
+    monkeypatch.setenv("BOTLIB_KERNEL", "python3")
+    monkeypatch.setenv("BOTLIB_CYCLE_NOTEBOOK", "mine.ipynb")
+    s = load_settings(None)
+    assert s.tick_notebooks is False and s.runs_dir == Path("/srv/runs")
+    assert (s.runs_keep_days, s.runs_keep_hours) == (30, 0)
+    assert (s.kernel, s.cycle_notebook) == ("python3", Path("mine.ipynb"))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("BOTLIB_RUNS_KEEP_DAYS", "0"), ("BOTLIB_RUNS_KEEP_HOURS", "-1"), ("BOTLIB_KERNEL", "")],
+)
+def test_bad_scheduling_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings(None)

@@ -229,7 +229,10 @@ def test_recent_actions_newest_first_and_limited(assets: Store) -> None:
 
 # the next tick sees the change ----------------------------------------------------------------
 def sim_settings(tmp_path: Path) -> Settings:
-    return load_settings(env_file=None, db_path=tmp_path / "bot.db", mode="sim", analyst="rules")
+    return load_settings(
+        env_file=None, db_path=tmp_path / "bot.db", mode="sim", analyst="rules",
+        tick_notebooks=False,  # in-process cycles: the papermill ticks have their own tests
+    )  # fmt: skip
 
 
 def cycles_per_symbol(store: Store) -> dict[str, int]:

@@ -15,10 +15,11 @@ from botlib.analysts.base import (
 from botlib.analysts.rules import RulesAnalyst
 from botlib.clock import ManualClock
 from botlib.engine import Engine, client_order_id
-from botlib.models import Action, Decision, OrderRequest
+from botlib.models import TIMEFRAMES, Action, Decision, OrderRequest
 from botlib.risk import RiskLimits
 from botlib.sim import SimBroker, SimMarket
 from botlib.store import Store
+from botlib.window import WINDOW_BLOCK, window_length
 from botlib.wiring import ensure_assets
 
 
@@ -95,7 +96,10 @@ def test_one_cycle_records_everything(engine: Engine, store: Store) -> None:
     }
     cycle = store.rows("SELECT * FROM cycles")[0]
     assert cycle["status"] == "ok" and cycle["decision_id"] == report.decision_id
-    assert store.db["market_data"].count == 250
+    saved = store.db["market_data"].count  # the cycle's whole window (botlib.window)
+    minutes = TIMEFRAMES[store.get_asset("BTC/USD").timeframe]
+    assert saved == window_length(engine.clock.now(), minutes)
+    assert WINDOW_BLOCK < saved <= 2 * WINDOW_BLOCK
     log = store.rows("SELECT * FROM ai_decision_logs")[0]
     assert log["analyst"] == "rules" and log["reasoning"] and log["latency_ms"] >= 0
 
@@ -104,9 +108,10 @@ def test_only_new_bars_are_saved_next_cycle(
     engine: Engine, store: Store, clock: ManualClock
 ) -> None:
     engine.run_cycle("BTC/USD")
+    first = store.db["market_data"].count
     clock.advance(timedelta(hours=3))
     engine.run_cycle("BTC/USD", force=True)
-    assert store.db["market_data"].count == 253
+    assert store.db["market_data"].count == first + 3
 
 
 def test_paused_and_not_due_assets_are_skipped(store: Store, clock: ManualClock) -> None:

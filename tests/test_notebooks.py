@@ -35,9 +35,15 @@ def test_papermill_runs_the_trading_cycle(tmp_path: Path, jupyter_env: dict[str,
     result = papermill_cycle(out, jupyter_env, db)
     assert result.returncode == 0, result.stderr[-2000:]
     executed = json.loads(out.read_text())
-    table = executed["cells"][-1]["outputs"][-1]["data"]["text/plain"]
-    text = "".join(table)
-    assert "BTC/USD" in text and "SOL/USD" in text and "BUY" in text
+    cells = {c["id"]: c for c in executed["cells"]}
+    table = "".join(cells["run-cycles"]["outputs"][-1]["data"]["text/plain"])
+    assert "BTC/USD" in table and "SOL/USD" in table and "BUY" in table
+    outputs = [o.get("data", {}) for o in cells["record"]["outputs"]]
+    record = ["".join(data["text/markdown"]) for data in outputs if "text/markdown" in data]
+    headings = [text for text in record if text.startswith("#")]
+    assert [h.split(" ")[1] for h in headings if h.startswith("## ")] == ["BTC/USD", "SOL/USD"]
+    for part in ("Last bars", "Indicators the analyst saw", "Prompt", "Decision", "Risk verdict"):
+        assert headings.count(f"### {part}") == 2, part
     injected = next(c for c in executed["cells"] if "injected-parameters" in c["metadata"]["tags"])
     assert f'db = "{db}"' in "".join(injected["source"])
     import sqlite3
@@ -57,13 +63,14 @@ def test_nbval_reproduces_an_executed_cycle(tmp_path: Path, jupyter_env: dict[st
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout.splitlines()[-1]
     # and the comparison has teeth: a reference that says SELL where the rerun says BUY fails
+    # (both cells that say it: the reports table and the record)
     tampered = out.read_text().replace("BUY", "SELL")
     out.write_text(tampered)
     for leftover in tmp_path.glob("bot.db*"):
         leftover.unlink()
     failed = nbval(out, jupyter_env)
     assert failed.returncode == 1
-    assert "1 failed" in failed.stdout.splitlines()[-1]
+    assert "2 failed, 2 passed" in failed.stdout.splitlines()[-1]
 
 
 def test_nbval_runs_the_dashboard(

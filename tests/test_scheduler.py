@@ -1,5 +1,5 @@
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,9 +13,21 @@ from botlib.store import Store, iso
 from botlib.wiring import CycleRunner, ensure_assets
 from tests.conftest import T0
 
+# Ticks here run cycles in this process; tests/test_tick_notebooks.py runs them as notebooks.
+
+
+def in_process(tmp_path: Path, **overrides: object) -> Settings:
+    return load_settings(
+        None,
+        db_path=tmp_path / "t.db",
+        runs_dir=tmp_path / "runs",
+        tick_notebooks=False,
+        **overrides,
+    )
+
 
 def test_tick_runs_due_assets_once_per_interval(tmp_path: Path) -> None:
-    settings = load_settings(None, db_path=tmp_path / "t.db")
+    settings = in_process(tmp_path)
     with Store(settings.db_path) as store:
         ensure_assets(store, ["BTC/USD", "SOL/USD"], interval_minutes=15)
         store.update_asset("SOL/USD", paused=True)
@@ -33,7 +45,7 @@ def test_tick_runs_due_assets_once_per_interval(tmp_path: Path) -> None:
 
 
 def test_a_second_tick_exits_while_one_runs(tmp_path: Path) -> None:
-    settings = load_settings(None, db_path=tmp_path / "t.db")
+    settings = in_process(tmp_path)
     Store(settings.db_path).close()
     with FileLock(lock_path(settings.db_path)):
         assert tick(settings, ManualClock(T0)) is None
@@ -50,7 +62,7 @@ def ticks(settings: Settings) -> list[dict]:  # type: ignore[type-arg]
 
 
 def test_a_quiet_tick_still_leaves_a_heartbeat(tmp_path: Path) -> None:
-    settings = load_settings(None, db_path=tmp_path / "t.db")
+    settings = in_process(tmp_path)
     with Store(settings.db_path) as store:
         ensure_assets(store, ["BTC/USD"], interval_minutes=15)
     clock = ManualClock(T0)
@@ -67,7 +79,7 @@ def test_a_quiet_tick_still_leaves_a_heartbeat(tmp_path: Path) -> None:
 
 
 def test_heartbeat_counts_match_the_cycles(tmp_path: Path) -> None:
-    settings = load_settings(None, db_path=tmp_path / "t.db")
+    settings = in_process(tmp_path)
     with Store(settings.db_path) as store:
         ensure_assets(store, ["BTC/USD", "ETH/USD", "SOL/USD"], interval_minutes=30)
         store.update_asset("ETH/USD", paused=True)
@@ -87,7 +99,7 @@ def test_heartbeat_counts_match_the_cycles(tmp_path: Path) -> None:
 
 
 def test_no_asset_can_run_is_one_clear_error_after_the_records(tmp_path: Path) -> None:
-    settings = load_settings(None, db_path=tmp_path / "t.db", analyst="openai")
+    settings = in_process(tmp_path, analyst="openai")
     with Store(settings.db_path) as store:
         ensure_assets(store, ["BTC/USD", "SOL/USD"])
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
@@ -97,7 +109,7 @@ def test_no_asset_can_run_is_one_clear_error_after_the_records(tmp_path: Path) -
 
 
 def test_one_assets_crash_does_not_stop_the_others(tmp_path: Path) -> None:
-    settings = load_settings(None, db_path=tmp_path / "t.db")
+    settings = in_process(tmp_path)
     with Store(settings.db_path) as store:
         ensure_assets(store, ["BTC/USD"])
         runner = CycleRunner(settings, store, ManualClock(T0))
@@ -111,3 +123,26 @@ def test_no_heartbeat_yet(tmp_path: Path) -> None:
     Store(tmp_path / "t.db").close()
     with Store(tmp_path / "t.db", read_only=True) as reader:
         assert last_tick(reader) is None
+
+
+class CreepingClock(ManualClock):
+    """A clock that moves 5 s each time it is read: a tick whose cycles take time."""
+
+    def now(self) -> datetime:
+        self.advance(timedelta(seconds=5))
+        return super().now()
+
+
+def test_a_slow_tick_does_not_push_the_next_cycles_back(tmp_path: Path) -> None:
+    settings = in_process(tmp_path)
+    with Store(settings.db_path) as store:
+        ensure_assets(store, ["BTC/USD", "SOL/USD"], interval_minutes=15)
+    clock = CreepingClock(T0)
+    assert [r.status.value for r in tick(settings, clock) or []] == ["ok", "ok"]
+    started = datetime.fromisoformat(ticks(settings)[0]["started_at"])
+    with Store(settings.db_path) as store:
+        cycles = store.rows("SELECT started_at FROM cycles ORDER BY started_at")
+        assert cycles[-1]["started_at"] > iso(started)  # the second cycle began later...
+        assert {a.last_cycle_at for a in store.list_assets()} == {started}  # ...counted from here
+    clock.set(started + timedelta(minutes=15) - timedelta(seconds=5))  # next read: exactly due
+    assert [r.status.value for r in tick(settings, clock) or []] == ["ok", "ok"]

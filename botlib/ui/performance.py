@@ -26,7 +26,10 @@ with warnings.catch_warnings():
     )
     from bqplot import Axis, DateScale, Figure, LinearScale, Lines
 
-__all__ = ["PerformanceSection", "MAX_POINTS", "curve_arrays", "drawdown_arrays", "metrics_html"]
+__all__ = [
+    "PerformanceSection", "MAX_POINTS", "curve_arrays", "drawdown_arrays", "metrics_html",
+    "line_figure",
+]  # fmt: skip
 
 MAX_POINTS = 1000  # most points one line sends to the browser
 _COLUMNS = (
@@ -104,7 +107,7 @@ def metrics_html(rows: tuple[PerformanceRow, ...] | list[PerformanceRow]) -> str
     )
 
 
-def _figure(title: str, color: str, tick_format: str) -> tuple[Figure, Lines]:
+def line_figure(title: str, color: str, tick_format: str) -> tuple[Figure, Lines]:
     """Build an empty one-line time chart."""
     x, y = DateScale(), LinearScale()
     line = Lines(x=_NO_TIMES, y=_NO_VALUES, scales={"x": x, "y": y}, colors=[color],
@@ -127,8 +130,10 @@ class PerformanceSection:
     """Equity and drawdown charts over the metrics table; `show` only assigns new values."""
 
     def __init__(self) -> None:
-        self.equity_figure, self.equity = _figure("Account equity (USD)", "#0969da", ",.0f")
-        self.drawdown_figure, self.drawdown = _figure("Drawdown from peak (%)", "#cf222e", ".2f")
+        self.equity_figure, self.equity = line_figure("Account equity (USD)", "#0969da", ",.0f")
+        self.drawdown_figure, self.drawdown = line_figure(
+            "Drawdown from peak (%)", "#cf222e", ".2f"
+        )
         self.equity_figure.add_class("botlib-equity-chart")
         self.drawdown_figure.add_class("botlib-drawdown-chart")
         self.table = HTML(metrics_html([]))
