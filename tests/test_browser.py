@@ -159,7 +159,12 @@ def test_dashboard_draws_and_refreshes_without_reload(
             LABEL_IS, arg=[".botlib-cycles-BTCUSD", str(cycles + 1)], timeout=30_000
         )
         refresh_s = time.monotonic() - written
-        assert page.inner_text(".botlib-activity") != feed  # the feed moved with the cycle
+        page.wait_for_function(  # the feed moves with the cycle (it may land a message later)
+            "([sel, old]) => document.querySelector(sel).innerText !== old",
+            arg=[".botlib-activity", feed],
+            timeout=30_000,
+        )
+        assert "BTC/USD" in page.inner_text(".botlib-activity").splitlines()[2]
         assert page.evaluate("() => window.botlibSamePage === true"), "the page was reloaded"
         assert "live" in page.inner_text(".botlib-status")
         assert errors == []
