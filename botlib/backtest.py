@@ -18,7 +18,7 @@ Two ways to replay, one set of rules (`run_backtest` picks; `path=` overrides):
 Each run writes a NEW SQLite file named by its backtest id (`data/backtests/<id>.db`; an
 existing file is refused), so live tables are never touched and runs never mix. The file's
 `backtest_runs`, `backtest_trades` and `backtest_equity` tables hold the report
-(`load_backtest` reads it back, `list_backtests` lists the runs).
+(`botlib.backtest_results`: `load_backtest` reads it back, `list_backtests` lists the runs).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import logging
 import time
 import uuid
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,16 @@ import pandas as pd
 from tqdm import tqdm
 
 from botlib.analysts.rules import RulesAnalyst
-from botlib.analytics import Metrics, drawdown, metrics
+from botlib.analytics import metrics
 from botlib.backtest_fast import TRADE_COLUMNS, cycle_times, run_fast_backtest
+from botlib.backtest_results import (
+    BACKTEST_DIR,
+    BacktestResult,
+    equity_series,
+    list_backtests,
+    load_backtest,
+    save_result,
+)
 from botlib.clock import ManualClock, floor_time
 from botlib.config import Settings, load_settings
 from botlib.engine import Engine
@@ -55,67 +62,8 @@ __all__ = [
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
-BACKTEST_DIR = Path("data/backtests")
 LLM_CACHE_DB = BACKTEST_DIR / "llm_cache.db"
 _LLM_COLUMNS = ("calls", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hits")
-
-
-@dataclass(frozen=True)
-class BacktestResult:
-    """One backtest: where it is stored, its trades, equity curve and statistics."""
-
-    backtest_id: str
-    db_path: Path
-    symbol: str
-    timeframe: str
-    analyst: str
-    path: str  # "engine" or "fast"
-    start: datetime
-    end: datetime
-    cycles: int
-    trades: pd.DataFrame
-    equity: pd.Series
-    metrics: Metrics
-    return_pct: float
-    buy_and_hold_pct: float
-    exposure_pct: float
-    elapsed_s: float
-    llm: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def bars_per_s(self) -> float:
-        """Throughput: bars replayed per second of wall time."""
-        return self.cycles / self.elapsed_s if self.elapsed_s > 0 else float("inf")
-
-    @property
-    def drawdown(self) -> pd.Series:
-        """Drawdown from the running peak, in percent (<= 0)."""
-        return drawdown(self.equity) * 100
-
-    def table(self, throughput: bool = False) -> pd.DataFrame:
-        """The report's numbers as a two-column table (metric, value).
-
-        `throughput` adds bars/s, which depends on the machine and its load: off by default
-        so a rerun of the same backtest shows the same table (notebooks compared by nbval).
-        """
-        m = self.metrics
-        rows: dict[str, Any] = {
-            "bars replayed": self.cycles, "return %": self.return_pct,
-            "buy and hold %": self.buy_and_hold_pct, "net P&L": m.total_pnl,
-            "trades (closed)": m.n_trades, "win rate %": _pct(m.win_rate),
-            "profit factor": m.profit_factor, "Sharpe": m.sharpe,
-            "max drawdown %": m.max_drawdown_pct, "exposure %": self.exposure_pct,
-            "fees": float(self.trades["fee"].sum()) if len(self.trades) else 0.0,
-            "LLM calls": self.llm.get("calls", 0), "LLM tokens": self.llm.get("prompt_tokens", 0)
-            + self.llm.get("completion_tokens", 0), "LLM cost $": self.llm.get("cost_usd", 0.0),
-        }  # fmt: skip
-        if throughput:
-            rows["bars/s"] = self.bars_per_s
-        return pd.DataFrame({"metric": list(rows), "value": list(rows.values())})
-
-
-def _pct(value: float | None) -> float | None:
-    return None if value is None else value * 100
 
 
 def new_backtest_id(symbol: str, start: datetime) -> str:
@@ -166,6 +114,7 @@ def run_backtest(
         "fee_rate": fee_rate, "slippage_bps": slippage_bps, "market": type(market).__name__,
     }  # fmt: skip
     target.parent.mkdir(parents=True, exist_ok=True)
+    costs = (cash, fee_rate, slippage_bps)
     try:
         with Store(target) as store, ExitStack() as resources:
             _prepare(store, params)
@@ -173,30 +122,22 @@ def run_backtest(
                 fast = run_fast_backtest(symbol, start, end, timeframe=timeframe, cash=cash,
                                          fee_rate=fee_rate, slippage_bps=slippage_bps,
                                          market=market, progress=progress)  # fmt: skip
-                trades, equity, held, elapsed = (fast.trades, fast.equity, fast.held,
-                                                 fast.elapsed_s)  # fmt: skip
+                replayed = (fast.trades, fast.equity, fast.held, fast.elapsed_s)
             else:
-                clock = ManualClock(times[0])
+                clock = ManualClock(times[0])  # the replay's, and the LLM budget's, day
                 decider = _analyst(analyst, store, clock, settings, (llm_cache, cache_db),
                                    resources)  # fmt: skip
-                trades, equity, held, elapsed = _replay(
-                    store,
-                    market,
-                    decider,
-                    clock,
-                    symbol,
-                    times,
-                    (cash, fee_rate, slippage_bps),
-                    progress,
-                )
-            result = _result(params, target, trades, equity, held, elapsed, market, times,
-                             _llm_usage(store))  # fmt: skip
-            _save(store, result)
+                replaying = analyst == "openai" and llm_cache == "replay"
+                replayed = _replay(store, market, decider, clock, symbol, times, costs,
+                                   (progress, replaying))  # fmt: skip
+            result = _result(params, target, *replayed, market, times, _llm_usage(store))
+            save_result(store, result)
     except BaseException:
         _discard(target)  # a run is stored whole or not at all
         raise
     log.info("backtest %s (%s path): %d bars in %.1f s (%.0f bars/s), %d trades", backtest_id,
-             chosen, result.cycles, elapsed, result.bars_per_s, len(result.trades))  # fmt: skip
+             chosen, result.cycles, result.elapsed_s, result.bars_per_s,
+             len(result.trades))  # fmt: skip
     return result
 
 
@@ -267,10 +208,14 @@ def _prepare(store: Store, params: dict[str, Any]) -> None:
 
 def _replay(
     store: Store, market: MarketData, analyst: Analyst, clock: ManualClock, symbol: str,
-    times: list[datetime], costs: tuple[float, float, float], progress: bool,
+    times: list[datetime], costs: tuple[float, float, float], flags: tuple[bool, bool],
 ) -> tuple[pd.DataFrame, pd.Series, int, float]:  # fmt: skip
-    """Run one engine cycle per time; return trades, equity, cycles holding, wall time."""
+    """Run one engine cycle per time; return trades, equity, cycles holding, wall time.
+
+    `flags`: (show a progress bar, stop at the first replay-cache miss).
+    """
     cash, fee_rate, slippage_bps = costs
+    progress, replaying = flags
     broker = SimBroker(store, market, clock, cash=cash, fee_rate=fee_rate,
                        slippage_bps=slippage_bps)  # fmt: skip
     engine = Engine(market, broker, analyst, store, risk=RiskLimits(), clock=clock)
@@ -280,14 +225,15 @@ def _replay(
         clock.set(when)
         engine.run_cycle(symbol)
         held += broker.position(symbol) is not None
-        _refuse_cache_miss(store, when)
+        if replaying:
+            _refuse_cache_miss(store, when)
     elapsed = time.perf_counter() - began
     trades = pd.DataFrame(
         store.rows(f"SELECT {', '.join(TRADE_COLUMNS)} FROM trades ORDER BY id"),
         columns=TRADE_COLUMNS,
     )
     snaps = store.rows("SELECT ts, equity FROM equity_snapshots ORDER BY ts, id")
-    equity = _series([r["ts"] for r in snaps], [r["equity"] for r in snaps])
+    equity = equity_series([r["ts"] for r in snaps], [r["equity"] for r in snaps])
     return trades, equity, held, elapsed
 
 
@@ -304,11 +250,6 @@ def _refuse_cache_miss(store: Store, when: datetime) -> None:
 def _discard(path: Path) -> None:
     for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         leftover.unlink(missing_ok=True)
-
-
-def _series(times: list[str] | pd.DatetimeIndex, values: list[float]) -> pd.Series:
-    index = pd.DatetimeIndex(pd.to_datetime(times, utc=True), name="ts")
-    return pd.Series(values, index=index, name="equity", dtype=float)
 
 
 def _llm_usage(store: Store) -> dict[str, float]:
@@ -339,79 +280,6 @@ def _result(
         return_pct=(final / cash - 1) * 100, buy_and_hold_pct=(last / first - 1) * 100,
         exposure_pct=held / len(times) * 100 if times else 0.0, elapsed_s=elapsed, llm=llm,
     )  # fmt: skip
-
-
-def _save(store: Store, result: BacktestResult) -> None:
-    """Write the report tables (one transaction: a run is stored whole or not at all)."""
-    run = {
-        "id": result.backtest_id, "symbol": result.symbol, "timeframe": result.timeframe,
-        "analyst": result.analyst, "path": result.path, "start": iso(result.start),
-        "end": iso(result.end), "cycles": result.cycles, "elapsed_s": result.elapsed_s,
-        "return_pct": result.return_pct, "buy_and_hold_pct": result.buy_and_hold_pct,
-        "exposure_pct": result.exposure_pct, "metrics": json.dumps(result.metrics.as_dict()),
-        "llm": json.dumps(result.llm), "created_at": iso(datetime.now(UTC)),
-    }  # fmt: skip
-    trades = result.trades.assign(backtest_id=result.backtest_id).to_dict("records")
-    equity = [
-        {"backtest_id": result.backtest_id, "ts": ts.isoformat(), "equity": float(value)}
-        for ts, value in zip(result.equity.index, result.equity.to_numpy(), strict=True)
-    ]
-    db = store.db
-    with store.transaction():
-        db.table("backtest_runs").insert(run, pk="id")
-        db.table("backtest_trades").insert_all(trades, columns=_TRADE_TYPES, batch_size=5000)
-        db.table("backtest_equity").insert_all(
-            equity, columns={"backtest_id": str, "ts": str, "equity": float}, batch_size=20_000
-        )
-
-
-_TRADE_TYPES: dict[str, type] = {
-    "backtest_id": str, "client_order_id": str, "symbol": str, "side": str, "reason": str,
-    "qty": float, "price": float, "fee": float, "realized_pnl": float, "created_at": str,
-}  # fmt: skip
-
-
-def load_backtest(db_path: Path | str) -> BacktestResult:
-    """Read a stored run back (the report tables of its database)."""
-    path = Path(db_path)
-    if not path.exists():
-        raise ConfigError(f"no backtest database at {path}")
-    with Store(path, read_only=True) as store:
-        if "backtest_runs" not in store.db.table_names():
-            raise ConfigError(f"{path} holds no finished backtest")
-        run = store.rows("SELECT * FROM backtest_runs")[0]
-        trades = pd.DataFrame(
-            store.rows(f"SELECT {', '.join(TRADE_COLUMNS)} FROM backtest_trades ORDER BY rowid"),
-            columns=TRADE_COLUMNS,
-        )
-        curve = store.rows("SELECT ts, equity FROM backtest_equity ORDER BY rowid")
-    equity = _series([r["ts"] for r in curve], [r["equity"] for r in curve])
-    m = json.loads(run["metrics"])
-    return BacktestResult(
-        backtest_id=run["id"], db_path=path, symbol=run["symbol"], timeframe=run["timeframe"],
-        analyst=run["analyst"], path=run["path"], start=datetime.fromisoformat(run["start"]),
-        end=datetime.fromisoformat(run["end"]), cycles=int(run["cycles"]), trades=trades,
-        equity=equity, metrics=Metrics(**m), return_pct=run["return_pct"],
-        buy_and_hold_pct=run["buy_and_hold_pct"], exposure_pct=run["exposure_pct"],
-        elapsed_s=run["elapsed_s"], llm=json.loads(run["llm"]),
-    )  # fmt: skip
-
-
-def list_backtests(directory: Path | str = BACKTEST_DIR) -> pd.DataFrame:
-    """One row per finished run found in `directory` (newest first), from the runs' summaries."""
-    rows = []
-    for path in sorted(Path(directory).glob("*.db")):
-        with Store(path, read_only=True) as store:
-            if "backtest_runs" not in store.db.table_names():
-                continue  # an unfinished run, or the LLM cache
-            run = store.rows("SELECT * FROM backtest_runs")[0]
-        keep = ("id", "symbol", "timeframe", "analyst", "path", "start", "end", "cycles")
-        rows.append({k: run[k] for k in keep} | {
-            "return %": run["return_pct"], "trades": json.loads(run["metrics"])["n_trades"],
-            "db": str(path),
-        })  # fmt: skip
-    frame = pd.DataFrame(rows)
-    return frame.sort_values("start", ascending=False, ignore_index=True) if len(frame) else frame
 
 
 def default_window(

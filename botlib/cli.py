@@ -78,6 +78,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--with-ai-logs", action="store_true", help="add the AI-log explorer as a dashboard tab"
     )
+    _backtest_parser(sub)
+    sub.add_parser("status", help="assets, positions and last cycles")
+    export = sub.add_parser("export-logs", help="export AI decision logs as JSON or CSV")
+    export.add_argument("--format", choices=["json", "csv"], default="json")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    _log_filters(export)
+    usage = sub.add_parser("ai-usage", help="LLM calls, tokens, cost and latency totals")
+    usage.add_argument("--by", choices=["model", "symbol", "day", "analyst"], default="model")
+    _log_filters(usage)
+    return parser
+
+
+def _backtest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bt = sub.add_parser("backtest", help="replay history through the engine; report and store it")
     bt.add_argument("--symbol", help="e.g. BTC/USD")
     bt.add_argument("--days", type=float, default=30.0, help="length of the replayed window")
@@ -96,15 +109,6 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--bars-csv", help="replay bars from a CSV (time column first)")
     bt.add_argument("--out", help="folder for the run's database (default: data/backtests)")
     bt.add_argument("--list", action="store_true", help="list finished runs and exit")
-    sub.add_parser("status", help="assets, positions and last cycles")
-    export = sub.add_parser("export-logs", help="export AI decision logs as JSON or CSV")
-    export.add_argument("--format", choices=["json", "csv"], default="json")
-    export.add_argument("--output", "-o", help="file to write (default: standard output)")
-    _log_filters(export)
-    usage = sub.add_parser("ai-usage", help="LLM calls, tokens, cost and latency totals")
-    usage.add_argument("--by", choices=["model", "symbol", "day", "analyst"], default="model")
-    _log_filters(usage)
-    return parser
 
 
 def _since(text: str) -> datetime:

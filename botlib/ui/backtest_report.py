@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from ipywidgets import HTML, Layout, VBox, Widget
 
-from botlib.backtest import BacktestResult
+from botlib.backtest_results import BacktestResult
 from botlib.models import TIMEFRAMES
 from botlib.ports import MarketData
 from botlib.sim import SimMarket
