@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--with-ai-logs", action="store_true", help="add the AI-log explorer as a dashboard tab"
     )
+    serve.add_argument(
+        "--hostname", action="append", default=[], metavar="NAME",
+        help="a reverse proxy's public host name to accept (repeatable; docs/remote-access.md)",
+    )  # fmt: skip
     _backtest_parser(sub)
     sub.add_parser("status", help="assets, positions and last cycles")
     export = sub.add_parser("export-logs", help="export AI decision logs as JSON or CSV")
@@ -265,8 +269,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     notebook = AI_LOGS_NOTEBOOK if args.ai_logs else None
     return serve_forever(
-        settings.db_path, args.port, args.ip, notebook=notebook, ai_logs=args.with_ai_logs
-    )
+        settings.db_path, args.port, args.ip, notebook=notebook, ai_logs=args.with_ai_logs,
+        hostnames=args.hostname,
+    )  # fmt: skip
 
 
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:

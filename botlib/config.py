@@ -5,17 +5,20 @@ Secrets are `SecretStr`, so a repr, a log line or a traceback shows `**********`
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from botlib.errors import ConfigError
 
-__all__ = ["Settings", "load_settings", "DEFAULT_SYMBOLS"]
+__all__ = ["Settings", "load_settings", "allowed_range", "DEFAULT_SYMBOLS"]
 
 DEFAULT_SYMBOLS = ("BTC/USD", "SOL/USD")
+_PAIR = re.compile(r"[A-Z0-9]{1,20}/[A-Z0-9]{2,10}")
 
 
 def _env(name: str) -> AliasChoices:
@@ -23,10 +26,18 @@ def _env(name: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
-    """Every knob of botlib, with its environment variable name and default."""
+    """Every knob of botlib, with its environment variable name and default.
+
+    Numbers must be finite (`BOTLIB_SIM_CASH=inf` once started a simulator worth inf).
+    """
 
     model_config = SettingsConfigDict(
-        frozen=True, extra="ignore", env_file=".env", validate_by_name=True, validate_by_alias=True
+        frozen=True,
+        extra="ignore",
+        env_file=".env",
+        validate_by_name=True,
+        validate_by_alias=True,
+        allow_inf_nan=False,
     )
 
     mode: Literal["sim", "paper", "live"] | None = Field(None, validation_alias=_env("BOTLIB_MODE"))
@@ -74,8 +85,8 @@ class Settings(BaseSettings):
     llm_max_output_tokens: int = Field(
         700, ge=50, le=32_000, validation_alias=_env("BOTLIB_LLM_MAX_OUTPUT_TOKENS")
     )
-    max_llm_usd_per_day: float = Field(
-        5.0, ge=0, validation_alias=_env("BOTLIB_MAX_LLM_USD_PER_DAY")
+    max_llm_usd_per_day: float = Field(  # le: Limits.llm_budget_usd's cap (was a traceback)
+        5.0, ge=0, le=10_000, validation_alias=_env("BOTLIB_MAX_LLM_USD_PER_DAY")
     )
     llm_cache: Literal["off", "record", "replay"] = Field(
         "off", validation_alias=_env("BOTLIB_LLM_CACHE")
@@ -95,6 +106,19 @@ class Settings(BaseSettings):
     def _split_symbols(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(s.strip().upper() for s in value.split(",") if s.strip())
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _pairs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Refuse what no venue lists (`BTC/USD;SOL/USD`, `BTCUSD`, nothing) before it becomes
+        an asset: the simulator would otherwise trade any name it is given."""
+        if not value:
+            raise ValueError("needs at least one pair, e.g. BTC/USD,SOL/USD")
+        wrong = [s for s in value if not _PAIR.fullmatch(s)]
+        if wrong:
+            names = ", ".join(map(repr, wrong))
+            raise ValueError(f"{names}: not a BASE/QUOTE pair like BTC/USD (comma-separated)")
         return value
 
     @property
@@ -127,8 +151,40 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> 
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg, arg-type]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def allowed_range(info: FieldInfo) -> str:
+    """Render a field's numeric bounds, e.g. "> 0 and <= 100", so a refusal says what passes.
+
+    >>> allowed_range(Settings.model_fields["max_drawdown_pct"])
+    '> 0 and <= 100'
+    """
+    signs = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+    return " and ".join(
+        f"{sign} {getattr(bound, attr):g}"
+        for bound in info.metadata
+        for attr, sign in signs.items()
+        if isinstance(getattr(bound, attr, None), int | float)
+    )
+
+
+def _problem(err: Any) -> str:
+    """Name the variable, pydantic's complaint and, for a number, the range that is allowed."""
+    where = ".".join(str(p) for p in err["loc"]) or "settings"
+    info = _FIELDS_BY_NAME.get(where)
+    bounds = allowed_range(info) if info else ""
+    return f"{where}: {err['msg']}" + (f" (allowed: {bounds})" if bounds else "")
+
+
+def _names(name: str, info: FieldInfo) -> list[str]:
+    alias = info.validation_alias
+    choices = alias.choices if isinstance(alias, AliasChoices) else []
+    return [name, *(c for c in choices if isinstance(c, str))]
+
+
+# a refusal's location is the variable read (BOTLIB_SIM_CASH) or the override's field name
+_FIELDS_BY_NAME = {
+    key: info for name, info in Settings.model_fields.items() for key in _names(name, info)
+}

@@ -22,8 +22,9 @@ from botlib.clock import SystemClock
 from botlib.due import skip_reason, skip_reason_in
 from botlib.errors import BotlibError, DataError, StaleDataError
 from botlib.execution import Executor
+from botlib.failpoints import failpoint
 from botlib.guards import CycleAlerts, account_status
-from botlib.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
+from botlib.indicators import INDICATOR_COLUMNS, add_indicators, checked_price, validate_bars
 from botlib.logs import log_context
 from botlib.models import TIMEFRAMES, AssetSettings, CycleReport, CycleStatus, Decision, Position
 from botlib.ports import Analyst, Broker, Clock, MarketData
@@ -125,7 +126,8 @@ class Engine:
     def _run(self, cycle_id: str, asset: AssetSettings, now: datetime) -> CycleReport:
         bars = self._features(asset, now)
         bar_time = bars.index[-1].to_pydatetime()
-        price = self.market.latest_price(asset.symbol, now)
+        # a NaN/inf/zero price must fail the cycle before exits, sizing or the broker see it
+        price = checked_price(asset.symbol, self.market.latest_price(asset.symbol, now))
         position = reconcile(self.store, self.broker, self.executor, asset, now, cycle_id)
         exit_report = self._enforce_exits(cycle_id, asset, bars.iloc[-1], bar_time, position, now)
         if exit_report is not None:
@@ -141,6 +143,7 @@ class Engine:
         result = self._ask(context)
         self.watch.budget(result.call.error, now, cycle_id)
         decision_id = self._log_decision(cycle_id, context, result, called_at)
+        failpoint("cycle.after_decision")
         return self._act(cycle_id, asset, context, result.decision, decision_id, bar_time)
 
     def _features(self, asset: AssetSettings, now: datetime) -> pd.DataFrame:
@@ -286,6 +289,7 @@ class Engine:
     def _finish(
         self, cycle_id: str, symbol: str, now: datetime, bar_time: datetime, outcome: _Outcome
     ) -> CycleReport:
+        failpoint("cycle.before_finish")
         self._reflect(cycle_id, symbol, now)
         account = self.broker.account()
         price = self.market.latest_price(symbol, now)

@@ -5,13 +5,22 @@ Every column is causal: row i uses rows <= i only (the property tests check it b
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pandas_ta as ta
 
 from botlib.errors import DataError
 
-__all__ = ["add_indicators", "validate_bars", "INDICATOR_COLUMNS", "MIN_BARS"]
+__all__ = [
+    "add_indicators",
+    "checked_price",
+    "validate_bars",
+    "INDICATOR_COLUMNS",
+    "MAX_PRICE",
+    "MIN_BARS",
+]
 
 INDICATOR_COLUMNS = (
     "rsi",
@@ -26,6 +35,9 @@ INDICATOR_COLUMNS = (
     "atr",
 )
 MIN_BARS = 60  # SMA(50) plus a few bars of MACD/ATR warm-up
+# No quote comes near it: a bigger price is a units or feed error (and Bollinger's squares
+# overflow to inf around 1e154).
+MAX_PRICE = 1e12
 # Leading rows where a column is undefined. pandas-ta returns nothing for shorter frames and
 # fills some rows with length-dependent values (RSI 0.0 on row 1): blanked, so defined = causal.
 WARM_UP = {
@@ -44,23 +56,96 @@ _OHLCV = ("open", "high", "low", "close", "volume")
 
 
 def validate_bars(bars: pd.DataFrame, min_bars: int = MIN_BARS) -> None:
-    """Raise DataError naming the first problem that makes `bars` unsafe to trade on."""
+    """Raise DataError naming the first problem that makes `bars` unsafe to trade on.
+
+    Refused: a non-frame, missing, duplicated or non-numeric OHLCV columns (strings, objects,
+    booleans), fewer than `min_bars` rows, an index that is not a timezone-aware DatetimeIndex or
+    has NaT, unsorted or duplicated timestamps, NaN/inf, prices <= 0 or >= `MAX_PRICE`, negative
+    volume, open/close/low above the high and open/close below the low. Fuzzing found text and
+    object columns crashing inside pandas-ta (a TypeError, a numba error: no reason a reader
+    could act on) and a low above the close, negative volume or 1e200 prices passing
+    (tests/test_fuzz_bars.py).
+
+    Accepted on purpose: gaps (crypto venues skip intervals without trades; the stale check and
+    the indicators cope), zero volume, constant prices, any timezone (times are compared as
+    instants and stored as UTC) and extra columns.
+    """
+    if not isinstance(bars, pd.DataFrame):
+        raise DataError(f"bars must be a pandas DataFrame, got {type(bars).__name__}")
+    _check_columns(bars)
+    if len(bars) < min_bars:
+        raise DataError(f"need at least {min_bars} bars, got {len(bars)}")
+    _check_index(bars.index)
+    _check_values(bars)
+
+
+def _check_columns(bars: pd.DataFrame) -> None:
     missing = [c for c in _OHLCV if c not in bars.columns]
     if missing:
         raise DataError(f"bars lack column(s) {', '.join(missing)}")
-    if len(bars) < min_bars:
-        raise DataError(f"need at least {min_bars} bars, got {len(bars)}")
-    if not isinstance(bars.index, pd.DatetimeIndex) or bars.index.tz is None:
+    doubled = [c for c in _OHLCV if (bars.columns == c).sum() > 1]
+    if doubled:
+        raise DataError(f"bars have duplicated column(s) {', '.join(doubled)}")
+    wrong = [
+        f"{c} ({bars[c].dtype})"
+        for c in _OHLCV
+        if not pd.api.types.is_numeric_dtype(bars[c]) or pd.api.types.is_bool_dtype(bars[c])
+    ]
+    if wrong:  # strings such as "93714.2" would compare as text, objects break numba
+        raise DataError(f"bars column(s) {', '.join(wrong)} are not numeric; convert to float")
+
+
+def _check_index(index: pd.Index) -> None:
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
         raise DataError("bars need a timezone-aware (UTC) DatetimeIndex")
-    if not bars.index.is_monotonic_increasing or bars.index.has_duplicates:
-        raise DataError("bars are out of order or duplicated")
+    if index.hasnans:
+        raise DataError("bars have missing timestamps (NaT) in the index")
+    if index.has_duplicates:
+        first = index[index.duplicated()][0]
+        raise DataError(f"bars have duplicated timestamps, first at {first}")
+    if not index.is_monotonic_increasing:
+        later = np.flatnonzero(np.diff(index.asi8) < 0)[0]
+        raise DataError(f"bars are out of order: {index[later + 1]} comes after {index[later]}")
+
+
+def _check_values(bars: pd.DataFrame) -> None:
     values = bars[list(_OHLCV)].to_numpy(dtype=float)
-    if not np.isfinite(values).all():
-        raise DataError("bars contain NaN or infinite values")
-    if (values[:, :4] <= 0).any():
+    bad = ~np.isfinite(values)
+    if bad.any():
+        names = ", ".join(c for c, hit in zip(_OHLCV, bad.any(axis=0), strict=True) if hit)
+        raise DataError(f"bars contain NaN or infinite values in {names}")
+    prices = values[:, :4]
+    if (prices <= 0).any():
         raise DataError("bars contain non-positive prices")
-    if (bars["high"] < bars[["open", "close", "low"]].max(axis=1)).any():
+    if (prices >= MAX_PRICE).any():
+        raise DataError(f"bars contain prices >= {MAX_PRICE:g}: check the feed's units")
+    if (values[:, 4] < 0).any():
+        raise DataError("bars contain negative volume")
+    open_, high, low, close = prices.T
+    if (high < np.maximum.reduce([open_, close, low])).any():
         raise DataError("bars have a high below open/close/low")
+    if (low > np.minimum(open_, close)).any():
+        raise DataError("bars have a low above open/close")
+
+
+def checked_price(symbol: str, price: object) -> float:
+    """Return `price` as a float if it is a usable quote (finite, > 0, < MAX_PRICE), else raise.
+
+    Meant for `MarketData.latest_price` before anything is sized or ordered: a NaN or inf price
+    once reached the simulator's fills (its cash became NULL, or equity inf), and a zero or
+    negative one the risk gate.
+
+    >>> checked_price("BTC/USD", 93_000)
+    93000.0
+    """
+    number = math.nan
+    if isinstance(price, int | float | np.number) and not isinstance(price, bool | np.bool_):
+        number = float(price)
+    if not 0 < number < MAX_PRICE:  # False for NaN
+        raise DataError(
+            f"latest price for {symbol} is {price!r}: not a usable price (> 0, < {MAX_PRICE:g})"
+        )
+    return number
 
 
 def add_indicators(bars: pd.DataFrame) -> pd.DataFrame:

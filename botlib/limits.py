@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from botlib.config import Settings
+from botlib.config import Settings, allowed_range
 from botlib.store import Store, iso
 
 __all__ = ["Limits", "load_limits", "save_limits", "limits_from_settings"]
@@ -21,9 +21,13 @@ _PREFIX = "limits."
 
 
 class Limits(BaseModel):
-    """The account's risk limits (percentages of equity; the LLM budget in USD per UTC day)."""
+    """The account's risk limits (percentages of equity; the LLM budget in USD per UTC day).
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Strict and finite: lax parsing let `set_limits(max_position_pct="5")` and `True` (as 1 %)
+    through (tests/test_inputs.py).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     max_position_pct: float = Field(25.0, gt=0, le=100)  # cap on one entry, % of equity
     max_daily_loss_pct: float = Field(5.0, gt=0, le=100)  # below it: HALTED, exits only
@@ -59,17 +63,22 @@ def load_limits(store: Store, settings: Settings | Limits) -> Limits:
 def save_limits(store: Store, settings: Settings | Limits, now: datetime, **changes: Any) -> Limits:
     """Validate `changes` against the limits in force and store them; return the new limits.
 
-    Raise ValueError naming the field (nothing is written) for an unknown name or a bad value.
+    Raise ValueError (nothing is written) naming an unknown limit and the known ones, or the
+    field, its allowed range and the value refused.
     """
     unknown = sorted(set(changes) - set(Limits.model_fields))
     if unknown:
-        raise ValueError(f"unknown risk limit(s): {', '.join(unknown)}")
-    current = load_limits(store, settings)
+        known = ", ".join(Limits.model_fields)
+        raise ValueError(f"unknown risk limit(s): {', '.join(unknown)}; known: {known}")
+    proposed = load_limits(store, settings).model_dump() | changes
     try:
-        updated = Limits.model_validate(current.model_dump() | changes)
+        updated = Limits.model_validate(proposed)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ValueError(f"{first['loc'][0]}: {first['msg']}") from None
+        name = str(exc.errors()[0]["loc"][0])
+        bounds = allowed_range(Limits.model_fields[name])
+        raise ValueError(
+            f"{name} must be a number {bounds} (got {proposed[name]!r}): {exc.errors()[0]['msg']}"
+        ) from None
     rows = [
         {"key": _PREFIX + name, "value": json.dumps(getattr(updated, name)), "updated_at": iso(now)}
         for name in changes

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import BaseModel, Field, NonNegativeInt
+
 from botlib.errors import AnalystError
 from botlib.pricing import PriceTable
 from botlib.store import Store, iso
@@ -193,28 +195,62 @@ def _rejects_json_schema(message: str) -> bool:
     return "json_schema" in text or "response_format" in text or "structured output" in text
 
 
+class _Message(BaseModel):
+    content: str | None = None
+    refusal: str | None = None
+
+
+class _Choice(BaseModel):
+    message: _Message | None = None
+    finish_reason: str | None = None
+
+
+class _TokenDetails(BaseModel):
+    cached_tokens: NonNegativeInt | None = None
+
+
+class _Usage(BaseModel):
+    prompt_tokens: NonNegativeInt | None = None
+    completion_tokens: NonNegativeInt | None = None
+    total_tokens: NonNegativeInt | None = None
+    prompt_tokens_details: _TokenDetails | None = None
+
+
+class _Completion(BaseModel):
+    """The parts of a chat-completion body we read, typed.
+
+    An OpenAI-compatible endpoint can send any shape: a wrong one fails here as AnalystError
+    (the log row keeps the raw body), and negative token counts, which would make the day's
+    spend negative and lift the LLM budget, are refused.
+    """
+
+    choices: list[_Choice] = Field(min_length=1)
+    model: str | None = None
+    usage: _Usage | None = None
+
+
 def parse_reply(raw: str, model: str, output_mode: str, cache: str) -> LlmReply:
-    """Translate a chat-completion body into an `LlmReply` (a body without choices raises)."""
+    """Translate a chat-completion body into an `LlmReply` (a body of another shape raises)."""
     try:
-        data = json.loads(raw)
-        choice = data["choices"][0]
-        message = choice.get("message") or {}
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        body = _Completion.model_validate(json.loads(raw))
+    except (ValueError, RecursionError) as exc:  # pydantic's ValidationError is a ValueError
         raise AnalystError(
             f"malformed chat completion ({type(exc).__name__}): {raw[:200]!r}"
         ) from None
-    usage = data.get("usage") or {}
-    details = usage.get("prompt_tokens_details") or {}
+    choice = body.choices[0]
+    message = choice.message or _Message()
+    usage = body.usage or _Usage()
+    details = usage.prompt_tokens_details or _TokenDetails()
     return LlmReply(
-        content=message.get("content"),
-        refusal=message.get("refusal"),
-        finish_reason=choice.get("finish_reason"),
+        content=message.content,
+        refusal=message.refusal,
+        finish_reason=choice.finish_reason,
         raw=raw,
-        model=data.get("model") or model,
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
-        total_tokens=usage.get("total_tokens"),
-        cached_tokens=details.get("cached_tokens"),
+        model=body.model or model,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        cached_tokens=details.cached_tokens,
         cost_usd=None,
         latency_ms=0.0,
         output_mode=output_mode,
@@ -245,6 +281,8 @@ def parse_json_object(reply: LlmReply) -> dict[str, Any]:
         value = json.loads(text[start : end + 1])
     except ValueError as exc:
         raise LlmOutputError(f"malformed JSON: {exc}", reply) from None
+    except RecursionError:  # ~10,000 levels deep: no decision is nested like that
+        raise LlmOutputError("malformed JSON: nested too deeply to read", reply) from None
     if not isinstance(value, dict):
         raise LlmOutputError("the answer is not a JSON object", reply)
     return value

@@ -42,8 +42,10 @@ _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{16,}")
 
 
 def _redact(text: str) -> str:
+    """Blank registered secrets; one shaped like an OpenAI key reads `sk-***`, as the pattern
+    leaves it, so the marker does not depend on whether the key had been registered."""
     for secret in _secrets:
-        text = text.replace(secret, "***")
+        text = text.replace(secret, "sk-***" if _KEY_LIKE.fullmatch(secret) else "***")
     return text
 
 

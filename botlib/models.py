@@ -67,17 +67,21 @@ class Decision(BaseModel):
 
 
 class AssetSettings(BaseModel):
-    """Per-asset trading settings (one `trading_assets` row)."""
+    """Per-asset trading settings (one `trading_assets` row).
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    Numbers and the pause flag are strict and finite: lax parsing let `store.update_asset`
+    take `paused="yes"` or a size of `"5"` (tests/test_inputs.py). Integers still pass as floats.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
     symbol: str
     timeframe: str = "1Hour"
-    interval_minutes: int = Field(default=60, ge=1, le=60)
-    paused: bool = False
-    position_size_pct: float = Field(default=10.0, gt=0.0, le=100.0)
-    stop_loss_pct: float = Field(default=2.0, gt=0.0, lt=100.0)
-    take_profit_pct: float = Field(default=4.0, gt=0.0, le=1000.0)
+    interval_minutes: int = Field(default=60, ge=1, le=60, strict=True)
+    paused: bool = Field(default=False, strict=True)
+    position_size_pct: float = Field(default=10.0, gt=0.0, le=100.0, strict=True)
+    stop_loss_pct: float = Field(default=2.0, gt=0.0, lt=100.0, strict=True)
+    take_profit_pct: float = Field(default=4.0, gt=0.0, le=1000.0, strict=True)
     analyst: Literal["rules", "openai"] | None = None  # None: the configured default
     last_cycle_at: datetime | None = None
 

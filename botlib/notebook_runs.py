@@ -135,6 +135,8 @@ class NotebookRunner:
             report = self._report(row)
             return _with_note(report, f"the notebook failed afterwards: {reason}")
         store, finished = self.store, self.clock.now()
+        if row is not None:  # the kernel died mid-cycle: say how far it got
+            reason = f"{reason}; interrupted {store.cycle_stage(cycle_id)}"
         if row is None:
             mode, analyst = self.settings.resolved_mode, self._analyst(symbol)
             store.start_cycle(cycle_id, symbol, now, mode=mode, analyst=analyst)

@@ -102,6 +102,13 @@ def dashboard_data(
     """
     if bars < 1 or warm_up < 0:
         raise ValueError(f"need bars >= 1 and warm_up >= 0, got bars={bars}, warm_up={warm_up}")
+    with store.snapshot():  # one moment: a cycle being written shows whole or not at all
+        return _dashboard_data(store, symbol, bars, warm_up, default_analyst)
+
+
+def _dashboard_data(
+    store: Store, symbol: str, bars: int, warm_up: int, default_analyst: str | None
+) -> DashboardData:
     asset = store.get_asset(symbol)
     loaded = store.load_bars(symbol, asset.timeframe, limit=bars + warm_up)
     window = loaded.iloc[-bars:]

@@ -1,14 +1,18 @@
 """Reconciliation at the start of each cycle: the broker's positions and orders are the truth.
 
 After a crash, a manual trade in Alpaca's web UI or a partial fill, the bot's `positions` table
-can disagree with the account. Each difference is corrected and recorded in `reconciliations`
-(and logged), so an operator can see what changed and why.
+can disagree with the account. First each order the bot wrote down but never booked (a pending
+intent: the process died between submit and booking, or the order had not filled yet) is
+looked up by its client id and booked or closed; then positions are compared. Each difference
+is corrected and recorded in `reconciliations` (and logged), so an operator can see what
+changed and why.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from botlib.execution import Executor
 from botlib.models import AssetSettings, Position
@@ -43,6 +47,8 @@ def reconcile(
 ) -> Position | None:
     """Make the bot's position for `asset` match the broker's; return the broker's position."""
     symbol = asset.symbol
+    for intent in store.pending_intents(symbol):
+        _resolve(store, broker, executor, intent, now, cycle_id)
     held = broker.position(symbol)
     booked = store.get_position(symbol)
     booked_qty = None if booked is None else float(booked["qty"])
@@ -62,6 +68,31 @@ def reconcile(
         _record(store, now, cycle_id, symbol, "qty_corrected", booked_qty, held.qty,
                 "quantity differs (partial fill, fee or manual trade)")  # fmt: skip
     return held
+
+
+_OPEN = {"new", "accepted", "pending_new", "accepted_for_bidding", "partially_filled"}
+
+
+def _resolve(
+    store: Store, broker: Broker, executor: Executor, intent: dict[str, Any], now: datetime,
+    cycle_id: str | None,
+) -> None:  # fmt: skip
+    """Settle one pending intent from the broker's record of its order."""
+    cid, symbol = intent["client_order_id"], intent["symbol"]
+    order = broker.get_order_by_client_id(cid)
+    if order is None:
+        store.resolve_intent(cid, "not_sent", now, "the broker never received it")
+        _record(store, now, cycle_id, symbol, "order_not_sent", None, None,
+                f"order {cid} was written down but never reached the broker")  # fmt: skip
+    elif order.status in _OPEN and order.filled_qty <= 0:
+        log.info("order %s is still %s at the broker", cid, order.status)
+    elif order.filled_qty > 0:
+        executor.book(intent, order, now)
+        _record(store, now, cycle_id, symbol, "order_recovered", None, order.filled_qty,
+                f"{order.side} {cid} filled at the broker but was not booked: booked now"
+                f" for cycle {intent['cycle_id']}")  # fmt: skip
+    else:
+        store.resolve_intent(cid, "unfilled", now, f"ended {order.status} without a fill")
 
 
 def _same(a: float, b: float) -> bool:

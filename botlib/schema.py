@@ -335,3 +335,37 @@ def _ticks(db: Database) -> None:
         not_null={"started_at"},
     )
     db.table("ticks").create_index(["started_at"])
+
+
+@migrations()
+def m006_order_intents(db: Database) -> None:
+    """Write every order down before the broker hears of it (a write-ahead log of orders).
+
+    A process killed between the broker's answer and the booking leaves a `pending` intent;
+    the next cycle's reconciliation looks the order up by its client id and books the fill
+    with the cycle, decision, stops and P&L it belonged to (instead of adopting an unknown
+    position with default stops), or marks it `not_sent`.
+    """
+    db.table("order_intents").create(
+        {
+            "client_order_id": str,
+            "cycle_id": str,
+            "decision_id": int,
+            "symbol": str,
+            "side": str,
+            "qty": float,
+            "notional": float,
+            "reason": str,  # signal | stop_loss | take_profit | manual ...
+            "stop_loss": float,
+            "take_profit": float,
+            "entry_price": float,  # a sell's position average entry: its P&L's base
+            "status": str,  # pending | filled | rejected | unfilled | not_sent
+            "detail": str,
+            "created_at": str,
+            "resolved_at": str,
+        },
+        pk="client_order_id",
+        not_null={"symbol", "side", "status", "created_at"},
+        foreign_keys=[("cycle_id", "cycles", "id"), ("decision_id", "ai_decision_logs", "id")],
+    )
+    db.table("order_intents").create_index(["symbol", "status"])

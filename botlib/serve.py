@@ -3,6 +3,12 @@
 Single-notebook mode (directory mode would list and run every notebook), no sources, no
 tracebacks, no files, idle kernels culled, and a child environment without API keys: the
 dashboard only reads the database named by `BOTLIB_DB`.
+
+Bound to loopback, it also refuses requests whose `Host` header names another machine
+(`hostnames` adds a reverse proxy's public name). Voila switches Jupyter Server's host check
+off, and without it any web page the operator opens could read the dashboard through DNS
+rebinding (its name re-pointed at 127.0.0.1): the page, then the kernel's widget state over a
+websocket whose Origin matches that name. docs/remote-access.md shows the proxy set-ups.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -78,6 +84,7 @@ def voila_config(
     cull_idle_timeout: int = 120,
     cull_interval: int = 30,
     pool_size: int = 1,
+    hostnames: Sequence[str] | None = (),
 ) -> dict[str, Any]:
     """Return the Voila settings that lock the server down (written as `voila.json`).
 
@@ -86,7 +93,13 @@ def voila_config(
     pre-heated (the notebook already ran), so a page paints without waiting for a kernel; a kernel
     whose page is gone is shut down by the page's unload beacon, or culled once idle for
     `cull_idle_timeout` seconds (a bare `GET /` never connects, so only culling ends it).
+    Requests must name a loopback address, `localhost` or one of `hostnames` in their `Host`
+    header (the DNS-rebinding guard of the module docstring); None accepts any name, for a
+    server deliberately bound to a non-loopback address and reached by its IP.
     """
+    tornado: dict[str, Any] = {"disable_check_xsrf": True}
+    if hostnames is not None:
+        tornado |= {"allow_remote_access": False, "local_hostnames": ["localhost", *hostnames]}
     return {
         "Voila": {
             "port_retries": 0,  # fail on a taken port instead of silently moving
@@ -95,7 +108,7 @@ def voila_config(
             # The unload beacon carries an `_xsrf` cookie no pre-heated page ever gets (JUPYTER.md),
             # so it was refused and closed tabs kept their kernels. The only POST route in
             # single-notebook mode is that shutdown, addressed by an unguessable kernel id.
-            "tornado_settings": {"disable_check_xsrf": True},
+            "tornado_settings": tornado,
         },
         "VoilaConfiguration": {
             "strip_sources": True,
@@ -143,17 +156,22 @@ def run_server(
     env: Mapping[str, str] | None = None,
     runtime_dir: Path | str | None = None,
     ai_logs: bool = False,
+    hostnames: Sequence[str] = (),
     **config: int,
 ) -> subprocess.Popen[bytes]:
     """Start Voila in the background on `db_path`; stop it with `stop_server`.
 
     `env` is the base environment (secrets are dropped from it); `runtime_dir` holds kernel
     connection files and is Voila's working directory (a new temp dir when not given);
-    `config` overrides `voila_config`'s keywords (pool size, culling).
+    `hostnames` are the names (a reverse proxy's) requests may carry besides loopback ones
+    (any name when `ip` is not a loopback address); `config` overrides `voila_config`'s
+    keywords (pool size, culling).
     """
     runtime = Path(runtime_dir or tempfile.mkdtemp(prefix="botlib-voila-"))
     runtime.mkdir(parents=True, exist_ok=True)
-    (runtime / "voila.json").write_text(json.dumps(voila_config(runtime, **config), indent=2))
+    names = None if _exposed(ip) else hostnames
+    settings = voila_config(runtime, hostnames=names, **config)
+    (runtime / "voila.json").write_text(json.dumps(settings, indent=2))
     command = voila_command(notebook, port=port, ip=ip, config_dir=runtime)
     # Own session: a terminal's Ctrl-C reaches only `serve_forever`, which stops Voila in order.
     return subprocess.Popen(
@@ -228,11 +246,13 @@ def serve_forever(
     ip: str = "127.0.0.1",
     notebook: Path | str | None = None,
     ai_logs: bool = False,
+    hostnames: Sequence[str] = (),
 ) -> int:
     """Serve the dashboard until Ctrl-C or SIGTERM, then stop Voila cleanly; return its code.
 
     `db_path` defaults to the `BOTLIB_DB` setting; `ai_logs` adds the AI-log explorer as a
-    second tab of the dashboard. This is what `botlib serve` calls.
+    second tab of the dashboard; `hostnames` are a reverse proxy's public names (see
+    `run_server`). This is what `botlib serve` calls.
     """
     check_kernel()
     db = Path(db_path or load_settings().db_path).expanduser().absolute()
@@ -242,7 +262,10 @@ def serve_forever(
         log.warning("%s is reachable from other machines and the dashboard has no login", ip)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     with tempfile.TemporaryDirectory(prefix="botlib-voila-") as runtime:
-        process = run_server(db, port, ip, notebook=notebook, runtime_dir=runtime, ai_logs=ai_logs)
+        process = run_server(
+            db, port, ip, notebook=notebook, runtime_dir=runtime, ai_logs=ai_logs,
+            hostnames=hostnames,
+        )  # fmt: skip
         try:
             wait_until_up(f"http://{ip}:{port}/", timeout=60, process=process)
             log.info("dashboard on http://%s:%s/ (read-only, %s); Ctrl-C stops it", ip, port, db)

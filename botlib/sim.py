@@ -183,6 +183,10 @@ class SimBroker:
             )
         now = self.clock.now()
         last = self.market.latest_price(request.symbol, now)
+        if not 0 < last < math.inf:  # no fill at a price the market does not have (NaN too)
+            raise OrderRejectedError(
+                f"no valid price for {request.symbol} ({last!r}): order not filled", status=403
+            )
         sign = 1 if request.side == "buy" else -1
         price = last * (1 + sign * self.slippage)
         qty = request.qty if request.qty is not None else (request.notional or 0.0) / price

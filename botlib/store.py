@@ -22,7 +22,7 @@ from botlib.logs import scrub
 from botlib.models import AssetSettings
 from botlib.schema import migrations
 
-__all__ = ["Store", "iso", "parse_time"]
+__all__ = ["Store", "iso", "parse_time", "write_error"]
 
 _ASSET_FIELDS = set(AssetSettings.model_fields) - {"symbol"}
 
@@ -56,6 +56,31 @@ def _connect(path: Path | str, read_only: bool) -> sqlite3.Connection:
         raise StoreError(f"cannot open database {path}: {exc}") from exc
 
 
+_WRITE_FAILURES = (
+    (
+        "full",
+        "the disk (or the database's size limit) is full: free space; the next cycle"
+        " reconciles with the broker",
+    ),
+    (
+        "readonly",
+        "the database file, its folder or its mount is read-only: make them writable"
+        " for this user (readers use Store(path, read_only=True))",
+    ),
+    ("locked", "another process held the database's write lock for over 10 s"),
+    ("disk i/o", "the disk failed a read or write: check the device and free space"),
+)
+
+
+def write_error(path: str, exc: sqlite3.Error) -> StoreError | sqlite3.Error:
+    """Translate sqlite's write failures into a StoreError that says what to do."""
+    text = str(exc).lower().replace("read-only", "readonly")
+    for marker, fix in _WRITE_FAILURES:
+        if marker in text:
+            return StoreError(f"cannot write to database {path}: {exc}; {fix}")
+    return exc
+
+
 class Store:
     """The bot's records: assets, bars, cycles, AI decision logs, trades, positions, equity."""
 
@@ -75,6 +100,9 @@ class Store:
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
             conn.close()
+            error = write_error(self.path, exc)
+            if isinstance(error, StoreError):
+                raise error from exc
             raise StoreError(f"database {path} is unreadable: {exc}") from exc
 
     def close(self) -> None:
@@ -88,9 +116,35 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group writes so a reader never sees half a cycle."""
-        with self.db.atomic():
+        """Group writes so a reader never sees half a cycle; a failed write rolls all back.
+
+        A full disk, a read-only file or a lock held too long raise StoreError naming the
+        cause and the fix, instead of sqlite's bare message.
+        """
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.DatabaseError as exc:
+            error = write_error(self.path, exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read several queries from one moment (a WAL read transaction: never blocks the writer).
+
+        Nested inside an open transaction it adds nothing (that one already gives one view).
+        """
+        conn = self.db.conn
+        if conn.in_transaction:
             yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
 
     def rows(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.query(sql, params)]
@@ -171,22 +225,42 @@ class Store:
             self.db.table("cycles").insert(row | fields)
 
     def finish_cycle(self, cycle_id: str, finished: datetime, **fields: Any) -> None:
-        for key in ("bar_time",):
-            if isinstance(fields.get(key), datetime):
-                fields[key] = iso(fields[key])
+        """Close a cycle's row; its texts are scrubbed (a reason can quote an echoed key)."""
+        fields = {k: _jsonable(v) for k, v in fields.items()}
         with self.transaction():
             self.db.table("cycles").update(cycle_id, fields | {"finished_at": iso(finished)})
 
     def fail_running_cycles(self, symbol: str, now: datetime) -> int:
-        """Mark cycles left `running` by a killed process as failed (called before a new cycle)."""
+        """Mark cycles left `running` by a killed process as failed, saying how far each got.
+
+        Called before a new cycle starts (and after a cycle notebook's kernel died).
+        """
+        running = self.rows(
+            "SELECT id FROM cycles WHERE symbol = ? AND status = 'running'", [symbol]
+        )
         with self.transaction():
-            cursor = self.db.execute(
-                "UPDATE cycles SET status = 'failed', finished_at = ?,"
-                " error = coalesce(error, 'process ended before the cycle finished')"
-                " WHERE symbol = ? AND status = 'running'",
-                [iso(now), symbol],
-            )
-        return cursor.rowcount
+            for row in running:
+                why = f"interrupted {self.cycle_stage(row['id'])}: the process ended mid-cycle"
+                self.db.execute(
+                    "UPDATE cycles SET status = 'failed', finished_at = ?,"
+                    " reason = coalesce(reason, ?), error = coalesce(error, 'interrupted')"
+                    " WHERE id = ?",
+                    [iso(now), why, row["id"]],
+                )
+        return len(running)
+
+    def cycle_stage(self, cycle_id: str) -> str:
+        """Say how far a cycle got from the rows it left (for an interrupted cycle's reason)."""
+        booked = self.rows("SELECT client_order_id FROM trades WHERE cycle_id = ?", [cycle_id])
+        if booked:
+            return "after booking " + ", ".join(r["client_order_id"] for r in booked)
+        sent = self.rows("SELECT client_order_id FROM order_intents WHERE cycle_id = ?", [cycle_id])
+        if sent:
+            orders = ", ".join(r["client_order_id"] for r in sent)
+            return f"with order {orders} in flight (reconciliation resolves it)"
+        if self.db.table("ai_decision_logs").count_where("cycle_id = ?", [cycle_id]):
+            return "after the decision, before any order"
+        return "before the decision"
 
     # decisions, trades, positions -------------------------------------------------------
     def log_decision(self, record: dict[str, Any]) -> int:
@@ -205,6 +279,26 @@ class Store:
     def trade_by_client_id(self, client_order_id: str) -> dict[str, Any] | None:
         found = self.rows("SELECT * FROM trades WHERE client_order_id = ?", [client_order_id])
         return found[0] if found else None
+
+    def add_intent(self, record: dict[str, Any]) -> None:
+        """Write an order down (status pending) before it is sent; a rerun's intent replaces it."""
+        with self.transaction():
+            self.db.table("order_intents").insert(record | {"status": "pending"}, replace=True)
+
+    def resolve_intent(self, client_order_id: str, status: str, now: datetime, detail: str) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE order_intents SET status = ?, resolved_at = ?, detail = ?"
+                " WHERE client_order_id = ?",
+                [status, iso(now), scrub(detail), client_order_id],
+            )
+
+    def pending_intents(self, symbol: str) -> list[dict[str, Any]]:
+        return self.rows(
+            "SELECT * FROM order_intents WHERE symbol = ? AND status = 'pending'"
+            " ORDER BY created_at, client_order_id",
+            [symbol],
+        )
 
     def get_position(self, symbol: str) -> dict[str, Any] | None:
         found = self.rows("SELECT * FROM positions WHERE symbol = ?", [symbol])

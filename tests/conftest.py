@@ -18,11 +18,19 @@ from botlib.sim import SimBroker, SimMarket
 from botlib.store import Store
 from botlib.wiring import backfill, build_engine, ensure_assets
 from tests.fakes.openai_server import FakeOpenAI
+from tests.ledger import TALLY
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL = "botlib"
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CANARY_KEY = "sk-test-canary-0123456789abcdefXYZ"  # must never reach the DB, logs or exports
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what the reliability tests exercised (the figures docs/reliability.md quotes)."""
+    if TALLY:
+        totals = ", ".join(f"{key}={TALLY[key]}" for key in sorted(TALLY))
+        terminalreporter.write_line(f"reliability tally: {totals}")
 
 
 @pytest.fixture(autouse=True)

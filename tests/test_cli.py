@@ -140,3 +140,11 @@ def test_backtest_reports_stores_and_lists_a_run(tmp_path: Path) -> None:
     assert len(result.stderr.splitlines()) == 1  # the run's summary, no line per replayed cycle
     listed = botlib("backtest", "--list", cwd=tmp_path)
     assert stored.stem in listed.stdout and "SOL/USD" in listed.stdout
+
+
+def test_serve_accepts_a_proxys_host_names() -> None:
+    from botlib.cli import _parser
+
+    args = _parser().parse_args(["serve", "--hostname", "a.example", "--hostname", "b.example"])
+    assert args.hostname == ["a.example", "b.example"]
+    assert _parser().parse_args(["serve"]).hostname == []

@@ -18,33 +18,16 @@ from botlib.store import Store
 from tests.conftest import CANARY_KEY, openai_engine
 from tests.fakes.openai_server import (
     FakeOpenAI,
+    buy,
     chat_tokens,
     completion,
-    decision,
     error,
     html_page,
+    prompt_price,
     refusal,
     rejects_json_schema,
     slow,
 )
-
-
-def price_of(request: dict[str, Any]) -> float:
-    """Read the last price the prompt states (the fake answers relative to it)."""
-    line = request["messages"][1]["content"].splitlines()[0]
-    return float(line.rsplit("price: ", 1)[1])
-
-
-def buy(**fields: Any) -> Any:
-    """A valid BUY (stop 2 % under, target 4 % over the prompt's price), with overrides."""
-    base: dict[str, Any] = {
-        "action": "BUY",
-        "confidence": 0.8,
-        "position_size_pct": 5.0,
-        "stop_loss": lambda r: round(price_of(r) * 0.98, 2),
-        "take_profit": lambda r: round(price_of(r) * 1.04, 2),
-    }
-    return decision(**(base | fields))
 
 
 def last_log(store: Store) -> dict[str, Any]:
@@ -94,8 +77,8 @@ BAD_ANSWERS = [
     (buy(confidence=1.7), "InvalidDecision: confidence: Input should be less than or equal to 1"),
     (buy(action="SHORT"), "InvalidDecision: action: Input should be 'BUY', 'SELL' or 'HOLD'"),
     (buy(symbol="ETH/USD"), "InvalidDecision: decision for 'ETH/USD', expected 'BTC/USD'"),
-    (buy(stop_loss=lambda r: price_of(r) * 1.01), "InvalidDecision: stop_loss"),
-    (buy(take_profit=lambda r: price_of(r) * 0.99), "InvalidDecision: take_profit"),
+    (buy(stop_loss=lambda r: prompt_price(r) * 1.01), "InvalidDecision: stop_loss"),
+    (buy(take_profit=lambda r: prompt_price(r) * 0.99), "InvalidDecision: take_profit"),
     (buy(position_size_pct=0.0), "InvalidDecision: BUY with position_size_pct 0"),
     (error(401, f"Incorrect API key provided: {CANARY_KEY}", code="invalid_api_key"),
      "AuthenticationError: Error code: 401"),

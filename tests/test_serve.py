@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -12,9 +13,13 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -304,3 +309,232 @@ def test_bare_requests_do_not_leak_kernels(
         assert _get(url)[0] == 200  # and the server still serves
     finally:
         assert stop_server(process, timeout=15) == 0
+
+
+# ------------------------------------------ more probes, on one server over the real notebooks
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory: pytest.TempPathFactory, demo_db: Path) -> Iterator[str]:
+    """`run_server` as `botlib serve` runs it: the real notebook, with its siblings beside it."""
+    root = tmp_path_factory.mktemp("probed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "OPENAI_"))}
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        (root / name.lower()).mkdir()
+        env[name] = str(root / name.lower())
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    port = free_port()
+    process = run_server(demo_db, port, env=env, runtime_dir=root / "voila")
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_up(url, timeout=60, process=process)
+        yield url
+    finally:
+        assert stop_server(process, timeout=15) == 0
+
+
+def _message(msg_type: str, content: dict[str, object], session: str) -> list[bytes]:
+    """A Jupyter message (header, parent, metadata, content) as the v1 protocol's parts."""
+    header = {
+        "msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": session,
+        "username": "probe", "date": datetime.now(UTC).isoformat(), "version": "5.3",
+    }  # fmt: skip
+    metadata = {"version": "1.0.0"} if msg_type == "comm_open" else {}
+    return [json.dumps(part).encode() for part in (header, {}, metadata, content)]
+
+
+def kernel_conversation(
+    url: str, requests: list[tuple[str, dict[str, object]]], until: str, timeout: float = 30
+) -> tuple[str, list[dict[str, Any]]]:
+    """Load the page, talk to its kernel as a browser would (v1 websocket), until `until`.
+
+    Send each (msg_type, content) on the shell channel, then collect every message the
+    kernel sends back until one of type `until` arrives; return the page and the messages
+    (channel, header, content).
+    """
+    from jupyter_server.services.kernels.connection.base import (
+        deserialize_msg_from_ws_v1,
+        serialize_msg_to_ws_v1,
+    )
+    from websockets.sync.client import connect
+
+    status, page = _get(url)
+    kernel = re.search(r'"kernelId": "([0-9a-f-]{36})"', page)
+    assert status == 200 and kernel, "the page names its kernel"
+    session = uuid.uuid4().hex
+    ws_url = url.replace("http://", "ws://") + f"api/kernels/{kernel.group(1)}/channels"
+    received: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    with connect(f"{ws_url}?session_id={session}", subprotocols=[V1_PROTOCOL]) as ws:  # type: ignore[list-item]
+        for msg_type, content in requests:
+            ws.send(serialize_msg_to_ws_v1(_message(msg_type, content, session), "shell"))
+        while not any(m["header"]["msg_type"] == until for m in received):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no {until} within {timeout:g} s: {received}"
+            channel, parts = deserialize_msg_from_ws_v1(ws.recv(timeout=remaining))
+            header, _, _, content = (json.loads(p) for p in parts[:4])
+            received.append({"channel": channel, "header": header, "content": content})
+    return page, received
+
+
+def widget_states(url: str) -> tuple[str, str]:
+    """Return the served page and the text of every widget's state (what the page shows).
+
+    Asks the kernel as ipywidgets' front end does: a `jupyter.widget.control` comm, then
+    `request_states`; binary buffers (chart arrays) are left out.
+    """
+    comm = uuid.uuid4().hex
+    page, received = kernel_conversation(
+        url,
+        [
+            ("comm_open", {"comm_id": comm, "target_name": "jupyter.widget.control", "data": {}}),
+            ("comm_msg", {"comm_id": comm, "data": {"method": "request_states"}}),
+        ],
+        until="comm_msg",
+    )
+    states = [m["content"] for m in received if m["header"]["msg_type"] == "comm_msg"]
+    return page, json.dumps(states)
+
+
+def test_a_page_cannot_run_code_in_its_kernel(probed: str, tmp_path: Path) -> None:
+    """Voila forwards only widget (comm) and info messages: an execute_request is dropped.
+
+    The kernel handles shell requests in order, so once the kernel_info_reply that follows
+    is back, an executed request would already have written its file.
+    """
+    target = tmp_path / "pwned"
+    execute = {"code": f"open({str(target)!r}, 'w').write('x')", "silent": False,
+               "store_history": False, "user_expressions": {}, "allow_stdin": False}  # fmt: skip
+    _, received = kernel_conversation(
+        probed, [("execute_request", execute), ("kernel_info_request", {})], "kernel_info_reply"
+    )
+    types = {m["header"]["msg_type"] for m in received}
+    assert not types & {"execute_reply", "execute_input", "execute_result", "stream", "error"}
+    assert not target.exists()
+    _, states = widget_states(probed)  # the widget channel the dashboard needs still answers
+    assert "BTC/USD" in states and "SOL/USD" in states
+
+
+MORE_REFUSED = (
+    "voila/render/../dashboard.ipynb",
+    "voila/render/%2e%2e/notebooks/control.ipynb",
+    "voila/render/%2e%2e%2fnotebooks%2fcontrol.ipynb",
+    "voila/render/control.ipynb",
+    "control.ipynb",
+    "trading_cycle.ipynb",
+    "notebooks/control.ipynb",
+    "%2e%2e/%2e%2e/etc/passwd",
+    "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "..%252f..%252fetc%252fpasswd",
+    "voila/files/control.ipynb",
+    "voila/files/ai_logs.ipynb",
+    "voila/files/dashboard.ipynb",
+    "voila/files/%2e%2e/%2e%2e/etc/passwd",
+    "voila/files/%2e%2e%2fpyproject.toml",
+    "voila/tree/",
+    "voila/api/contents",
+    "voila/api/contents/control.ipynb",
+    "voila/api/themes/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    "voila/labextensions/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    "voila/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "api/contents/%2e%2e/%2e%2e/etc/passwd",
+    "api/sessions/00000000-0000-0000-0000-000000000000",
+    "api/terminals/1",
+    "api/nbconvert",
+    "api/config/notebook",
+    "api/me",
+    "lab/api/settings",
+    "lab/workspaces",
+    "edit/control.ipynb",
+    "view/control.ipynb",
+    "nbconvert/html/control.ipynb",
+    "login",
+    "logout",
+)
+
+
+def test_traversal_variants_and_other_jupyter_routes_are_refused(probed: str) -> None:
+    """Encoded dots, double encoding, the sibling notebooks, Jupyter Server's own routes."""
+    answers = {path: _get(probed + path) for path in MORE_REFUSED}
+    # Jupyter Server's logout page cannot render without its static files: a 500, empty body.
+    assert {path: code for path, (code, _) in answers.items() if code not in (403, 404)} == {
+        "logout": 500
+    }
+    assert answers["logout"][1] == ""
+    leaked = ("root:", "from botlib", "[project]", "FLATTEN ALL", '"cells"')
+    assert not [(p, text) for p, (_, body) in answers.items() for text in leaked if text in body]
+
+
+def test_no_kernel_is_listed_spawned_or_controlled_by_guessing(probed: str) -> None:
+    assert _get(probed + "api/kernels")[0] in (403, 404)  # no list of kernels (nor their ids)
+    for method in ("POST", "PUT"):
+        assert _send(method, probed + "api/kernels", b'{"name": "botlib"}') in (403, 404, 405)
+    guess = "api/kernels/00000000-0000-0000-0000-000000000000"
+    assert _get(probed + guess)[0] == 404
+    assert _send("DELETE", probed + guess, None) == 404
+    for action in ("restart", "interrupt"):
+        assert _send("POST", probed + f"{guess}/{action}", b"{}") in (403, 404, 405)
+
+
+def _listening(port: int) -> list[str]:
+    """Local addresses listening on `port` (Linux /proc/net/tcp and tcp6; state 0A)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:
+                found.append(address)
+    return found
+
+
+def test_the_default_bind_address_is_loopback(probed: str) -> None:
+    """`botlib serve`'s default and the socket Voila really opens: 127.0.0.1 only."""
+    from botlib.cli import _parser
+
+    assert _parser().parse_args(["serve"]).ip == "127.0.0.1"
+    for function in (serve_forever, run_server):
+        assert inspect.signature(function).parameters["ip"].default == "127.0.0.1"
+    port = urllib.parse.urlsplit(probed).port
+    assert port is not None
+    assert _listening(port) == ["0100007F"]  # 127.0.0.1 (little-endian hex): no ::, no 0.0.0.0
+
+
+def _status_with_host(url: str, host: str, path: str = "/", upgrade: bool = False) -> int:
+    """Send GET `path` to the server at `url` with a chosen Host (and Origin) header."""
+    parsed = urllib.parse.urlsplit(url)
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}", f"Origin: http://{host}"]
+    if upgrade:
+        lines += [
+            "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            f"Sec-WebSocket-Protocol: {V1_PROTOCOL}",
+        ]  # fmt: skip
+    else:
+        lines.append("Connection: close")
+    address = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+    with socket.create_connection(address, timeout=60) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return int(sock.makefile("rb").readline().split()[1])
+
+
+def test_a_rebound_host_name_is_refused(probed: str) -> None:
+    """Regression: a web page whose name was re-pointed at 127.0.0.1 (DNS rebinding) read the
+    dashboard and opened its kernel websocket (Voila turns Jupyter Server's Host check off)."""
+    port = urllib.parse.urlsplit(probed).port
+    _, page = _get(probed)
+    kernel = re.search(r'"kernelId": "([0-9a-f-]{36})"', page)
+    assert kernel, "the page names its kernel"
+    channels = f"/api/kernels/{kernel.group(1)}/channels"
+    assert _status_with_host(probed, f"rebind.example:{port}") == 403
+    assert _status_with_host(probed, f"rebind.example:{port}", channels, upgrade=True) == 403
+    assert _status_with_host(probed, f"localhost:{port}", channels, upgrade=True) == 101
+    assert _status_with_host(probed, f"127.0.0.1:{port}", channels, upgrade=True) == 101
+
+
+def test_a_proxy_name_is_accepted_only_when_given(tmp_path: Path) -> None:
+    tornado = voila_config(tmp_path)["Voila"]["tornado_settings"]
+    assert tornado["allow_remote_access"] is False and tornado["local_hostnames"] == ["localhost"]
+    named = voila_config(tmp_path, hostnames=["dash.example.com"])["Voila"]["tornado_settings"]
+    assert named["local_hostnames"] == ["localhost", "dash.example.com"]
+    # bound to another address on purpose (`--ip`), it is reached by that IP: no name check
+    exposed = voila_config(tmp_path, hostnames=None)["Voila"]["tornado_settings"]
+    assert "allow_remote_access" not in exposed

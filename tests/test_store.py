@@ -1,4 +1,3 @@
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +23,7 @@ def test_migrations_are_idempotent_and_wal_is_on(tmp_path: Path) -> None:
             "m003_llm_audit",
             "m004_reconciliations",
             "m005_operations",
+            "m006_order_intents",
         ]
         assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -32,7 +32,7 @@ def test_read_only_store_cannot_write(tmp_path: Path) -> None:
     Store(tmp_path / "a.db").close()
     with (
         Store(tmp_path / "a.db", read_only=True) as ro,
-        pytest.raises(sqlite3.OperationalError, match="readonly"),
+        pytest.raises(StoreError, match="readonly database; the database file, its folder"),
     ):
         ro.upsert_asset(AssetSettings(symbol="BTC/USD"))
 
@@ -74,8 +74,9 @@ def test_fail_running_cycles_marks_orphans(store: Store) -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     store.start_cycle("c1", "BTC/USD", now)
     assert store.fail_running_cycles("BTC/USD", now) == 1
-    row = store.rows("SELECT status, error FROM cycles WHERE id = 'c1'")[0]
-    assert row["status"] == "failed" and "process ended" in row["error"]
+    row = store.rows("SELECT status, reason, error FROM cycles WHERE id = 'c1'")[0]
+    assert row["status"] == "failed" and row["error"] == "interrupted"
+    assert row["reason"] == "interrupted before the decision: the process ended mid-cycle"
 
 
 @settings(max_examples=25, deadline=None)

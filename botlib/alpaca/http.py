@@ -4,6 +4,11 @@ The SDK's `requests` session has no timeout (a hung socket blocks forever) and r
 itself, three times, 3 s apart, ignoring Retry-After and resending orders blindly. So every
 client gets a default timeout on its session and no SDK retries; reads are retried here with
 backoff (tenacity); writes never are (the broker looks an order up before resending it).
+
+Error texts are scrubbed here, at the border, before they are cut short: a venue or a proxy
+that echoes the key headers back must not put them (or, cut mid-key, a piece of them) into an
+exception, a cycle's reason, an alert or a log record. `trading_client` registers its key pair
+with the redactor, so this holds for callers that never went through the CLI.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from botlib.errors import (
     BrokerUnavailableError,
     OrderRejectedError,
 )
+from botlib.logs import register_secrets, scrub
 
 __all__ = ["bound", "trading_client", "data_client", "translate", "call", "read"]
 
@@ -58,9 +64,13 @@ def bound(client: T, timeout_s: float) -> T:  # noqa: UP047
 
 
 def trading_client(key: str, secret: str, *, paper: bool, url: str | None, timeout_s: float) -> Any:
-    """Return a bounded `TradingClient` (paper or live host, or `url` when given)."""
+    """Return a bounded `TradingClient` (paper or live host, or `url` when given).
+
+    The key pair is registered with the log redactor first (see the module docstring).
+    """
     from alpaca.trading.client import TradingClient
 
+    register_secrets([key, secret])
     return bound(TradingClient(key, secret, paper=paper, url_override=url), timeout_s)
 
 
@@ -72,8 +82,8 @@ def data_client(url: str | None, timeout_s: float) -> Any:
 
 
 def _page_text(body: str) -> str:
-    """Summarise a non-JSON error body (a proxy's HTML page) in a few plain words."""
-    plain = " ".join(re.sub(r"<[^>]*>", " ", body).split())
+    """Summarise a non-JSON error body (a proxy's HTML page) in a few plain words, scrubbed."""
+    plain = " ".join(re.sub(r"<[^>]*>", " ", scrub(body)).split())
     return f"{plain[:120]} (an HTML page, not Alpaca's JSON)" if "<" in body else plain[:200]
 
 
@@ -92,7 +102,7 @@ def translate(exc: Exception, what: str) -> BrokerError | OrderRejectedError:
     if isinstance(exc, APIError):
         status = exc.status_code
         code, message = _body(exc)
-        text = message or _page_text(str(exc))
+        text = scrub(message) if message else _page_text(str(exc))
         if status is not None and (status >= 500 or status == 429):
             return BrokerUnavailableError(
                 f"{what}: HTTP {status}: {text}", status=status, code=code
@@ -103,7 +113,7 @@ def translate(exc: Exception, what: str) -> BrokerError | OrderRejectedError:
     if isinstance(exc, requests.Timeout):
         return BrokerUnavailableError(f"{what}: no answer in time ({type(exc).__name__})")
     if isinstance(exc, requests.RequestException):
-        return BrokerUnavailableError(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
+        return BrokerUnavailableError(f"{what}: {type(exc).__name__}: {scrub(str(exc))[:200]}")
     raise exc
 
 

@@ -3,6 +3,10 @@
 Every way a call can go wrong (timeout, rate limit, auth, a refusal, a truncated or invalid
 answer, a replay-cache miss) ends in a HOLD whose log row names the error class and message;
 the tokens and cost of an answer that was rejected are still recorded.
+
+JSON nested deeper than the `json` module can read (about 10,000 levels) raises RecursionError,
+not ValueError: an endpoint can send that, so it is treated as one more unusable answer
+(`_UNREADABLE`) rather than left to escape as a crash (tests/test_fuzz_decisions.py).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from botlib.analysts.prompt import REFLECTION_PROMPT, build_messages
 from botlib.analysts.schema import DecisionOutput, ReflectionOutput, response_format
 from botlib.errors import AnalystError
 from botlib.llm import ChatModel, LlmOutputError, LlmReply, parse_json_object
+from botlib.logs import register_secrets, scrub
 from botlib.models import Decision
 
 if TYPE_CHECKING:
@@ -35,19 +40,34 @@ __all__ = ["OpenAIAnalyst", "make_client", "DECISION_FORMAT", "REFLECTION_FORMAT
 log = logging.getLogger(__name__)
 DECISION_FORMAT = response_format(DecisionOutput, "trading_decision")
 REFLECTION_FORMAT = response_format(ReflectionOutput, "trade_reflection")
+_UNREADABLE = (LlmOutputError, ValidationError, RecursionError)  # an answer that is no decision
 
 
 def make_client(
     api_key: str, base_url: str | None = None, timeout_s: float = 30.0, max_retries: int = 2
 ) -> OpenAI:
-    """Build the SDK client with our own timeout and retry budget (never the SDK's 600 s)."""
+    """Build the SDK client with our own timeout and retry budget (never the SDK's 600 s).
+
+    The key is registered with the log redactor first: an endpoint's error can echo it (OpenAI's
+    401 says "Incorrect API key provided: sk-…", a gateway's key need not look like `sk-…`), and
+    callers that built their engine without the CLI registered nothing.
+    """
     from openai import OpenAI
 
+    register_secrets([api_key])
     return OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries)
 
 
 def _error_text(exc: Exception) -> str:
-    """Name the error class and say what happened, in one line."""
+    """Name the error class and say what happened, in one line, scrubbed of keys.
+
+    The SDK's message quotes the endpoint's error body, which can echo the key; this text goes
+    to the log row, the cycle, a log record and the HOLD's reasoning, so it is scrubbed here.
+    """
+    return scrub(_describe(exc))
+
+
+def _describe(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}"
@@ -103,7 +123,7 @@ class OpenAIAnalyst:
         try:
             answer = DecisionOutput.model_validate(parse_json_object(reply))
             decision = answer.to_decision()
-        except (LlmOutputError, ValidationError) as exc:
+        except _UNREADABLE as exc:
             error = _error_text(exc)
             log.warning("model answer rejected: %s", error)
             response = _content_json(reply)
@@ -127,7 +147,7 @@ class OpenAIAnalyst:
             if reply is None:
                 raise AnalystError(failure["error"])
             answer = ReflectionOutput.model_validate(parse_json_object(reply))
-        except (AnalystError, ValidationError) as exc:
+        except (AnalystError, ValidationError, RecursionError) as exc:
             error = failure.get("error") or _error_text(exc)
             record = _record(messages, reply, error=error, latency_ms=failure.get("latency_ms"))
             return ReflectionResult(review.describe(), "", "", [], self.name, self.model, record)
@@ -146,7 +166,7 @@ class OpenAIAnalyst:
         started = time.perf_counter()
         try:
             return self.chat.complete(messages, schema), {}
-        except (APIError, AnalystError) as exc:
+        except (APIError, AnalystError, RecursionError) as exc:  # RecursionError: see above
             error = _error_text(exc)
             log.warning("LLM call failed: %s", error)
             return None, {"error": error, "latency_ms": (time.perf_counter() - started) * 1000}
@@ -157,10 +177,16 @@ class OpenAIAnalyst:
 
 
 def _content_json(reply: LlmReply) -> Any:
-    """Return the answer's content parsed when it is JSON, else as text (for the log row)."""
+    """Return the answer's content parsed when it is JSON, else as text (for the log row).
+
+    Content nested too deeply to parse is left out (None): `raw_response` keeps it as a JSON
+    string, while stored as text here it would break every reader that decodes the column.
+    """
     if reply.content is None:
         return None
     try:
         return json.loads(reply.content)
     except ValueError:
         return reply.content
+    except RecursionError:
+        return None

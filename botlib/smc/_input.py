@@ -29,7 +29,8 @@ _COLUMNS = ("open", "high", "low", "close")
 
 
 def check_ohlc(df: pd.DataFrame) -> None:
-    """Raise ValueError naming the problem: missing columns, bad index, NaN/inf, high < low.
+    """Raise ValueError naming the problem: missing or non-numeric columns, bad index, NaN/inf,
+    high < low.
 
     Zero-range bars, constant prices and frames shorter than a window are valid input.
     """
@@ -38,6 +39,12 @@ def check_ohlc(df: pd.DataFrame) -> None:
     missing = [c for c in _COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"OHLC frame lacks column(s): {', '.join(missing)}")
+    doubled = [c for c in _COLUMNS if (df.columns == c).sum() > 1]
+    if doubled:
+        raise ValueError(f"OHLC frame has duplicated column(s): {', '.join(doubled)}")
+    wrong = [c for c in _COLUMNS if not _numeric(df[c])]
+    if wrong:  # strings would compare as text; object columns fail inside numba, unexplained
+        raise ValueError(f"OHLC column(s) {', '.join(wrong)} are not numeric; convert to float")
     if not isinstance(df.index, pd.DatetimeIndex):
         raise ValueError("OHLC frame needs a DatetimeIndex")
     if df.index.has_duplicates:
@@ -52,3 +59,8 @@ def check_ohlc(df: pd.DataFrame) -> None:
         )
     if (values[:, 1] < values[:, 2]).any():
         raise ValueError("OHLC frame has a bar with high < low")
+
+
+def _numeric(column: pd.Series) -> bool:
+    """Say whether a column holds numbers (booleans do not count as prices)."""
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)

@@ -13,7 +13,6 @@ import contextlib
 import html
 import logging
 import os
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -198,7 +197,7 @@ class Dashboard:
             store = self._open()
             version = int(store.db.execute("PRAGMA data_version").fetchone()[0])
             if force or version != self._version or now.astimezone(UTC).date() != self._day:
-                with _snapshot(store):
+                with store.snapshot():
                     self._show(store, now)
                 self._version, self._day = version, now.astimezone(UTC).date()
             else:
@@ -268,17 +267,3 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return stat.st_dev, stat.st_ino
-
-
-@contextlib.contextmanager
-def _snapshot(store: Store) -> Iterator[None]:
-    """Read inside one transaction, so the header and panels show the same moment."""
-    conn = store.db.conn
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")

@@ -33,6 +33,7 @@ from tests.fakes.alpaca_state import (
     compact,
     drop,
     error,
+    held_response,
     html,
     lost_response,
     num,
@@ -46,7 +47,16 @@ from tests.fakes.alpaca_state import (
 )
 from tests.fakes.loopback import Loopback, LoopbackServer
 
-__all__ = ["FakeAlpaca", "Fault", "status", "html", "timeout", "lost_response", "drop"]
+__all__ = [
+    "FakeAlpaca",
+    "Fault",
+    "status",
+    "html",
+    "timeout",
+    "lost_response",
+    "held_response",
+    "drop",
+]
 
 UNAUTHORIZED = {"code": 40110000, "message": "request is not authorized"}
 
@@ -89,6 +99,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = Reply(400, {"code": 40010000, "message": "request body format is invalid"})
         else:
             reply = fake.handle(method, parts.path, query, body, headers)
+        if fault and kind == "held_response" and fake.stopping.wait(fault.seconds):
+            return  # executed; the answer never leaves (the client was killed meanwhile)
         if fault and kind == "lost_response":
             if fault.how == "drop":
                 self.close_connection = True

@@ -75,7 +75,7 @@ def error(status: int, message: str, code: int | None = None) -> ApiError:
 class Fault:
     """What the server does instead of (or after) answering; build with the functions below."""
 
-    kind: str  # status | html | timeout | lost_response | drop
+    kind: str  # status | html | timeout | lost_response | held_response | drop
     status: int = 500
     body: Any = None
     seconds: float = 0.0
@@ -101,6 +101,15 @@ def timeout(seconds: float = 5.0) -> Fault:
 def lost_response(how: str = "504") -> Fault:
     """Execute the request, then lose the answer: an HTML 504 (`how="504"`) or a dropped socket."""
     return Fault("lost_response", 504, how=how)
+
+
+def held_response(seconds: float = 60.0) -> Fault:
+    """Execute the request, then hold the answer `seconds` (or until shutdown).
+
+    The crash tests kill the client while the order exists at the venue but its answer has
+    not arrived: the "after submit, before the response" stage.
+    """
+    return Fault("held_response", seconds=seconds)
 
 
 def drop() -> Fault:

@@ -30,6 +30,8 @@ __all__ = [
     "chat_tokens",
     "completion",
     "decision",
+    "buy",
+    "prompt_price",
     "refusal",
     "error",
     "html_page",
@@ -136,6 +138,24 @@ def decision(**fields: Any) -> Responder:
         return completion(json.dumps(answer))(request)
 
     return respond
+
+
+def prompt_price(request: dict[str, Any]) -> float:
+    """Read the last price the prompt states (answers placed relative to it stay valid)."""
+    line = request["messages"][1]["content"].splitlines()[0]
+    return float(line.rsplit("price: ", 1)[1])
+
+
+def buy(**fields: Any) -> Responder:
+    """A valid BUY (stop 2 % under, target 4 % over the prompt's price), with overrides."""
+    base: dict[str, Any] = {
+        "action": "BUY",
+        "confidence": 0.8,
+        "position_size_pct": 5.0,
+        "stop_loss": lambda r: round(prompt_price(r) * 0.98, 2),
+        "take_profit": lambda r: round(prompt_price(r) * 1.04, 2),
+    }
+    return decision(**(base | fields))
 
 
 def refusal(text: str = "I can't help with that.") -> Responder:

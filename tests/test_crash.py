@@ -1,0 +1,341 @@
+"""SIGKILL a cycle at every stage, restart, and prove the books: one order, no lost row.
+
+Each scenario runs `botlib tick` in a child process (the real CLI, the real SDKs against the
+loopback fakes) and kills it at a stage: through a failpoint (`botlib.failpoints`, the process
+SIGKILLs itself) or, for "submitted but the answer never came", from outside while the fake
+Alpaca holds the answer to an order it has executed. Then the next tick runs, as cron would
+start it, and `check_books` asserts what must hold after any crash.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from botlib.clock import ManualClock
+from botlib.config import Settings, load_settings
+from botlib.failpoints import POINTS
+from botlib.scheduler import tick
+from botlib.store import Store
+from botlib.wiring import ensure_assets
+from tests.conftest import CANARY_KEY, KERNEL
+from tests.fakes.alpaca_server import FakeAlpaca, held_response
+from tests.fakes.openai_server import FakeOpenAI, buy, decision
+from tests.ledger import tally
+from tests.ui_helpers import wait_for
+
+SYMBOL = "BTC/USD"
+
+
+@dataclass
+class Venue:
+    """Where orders go: the simulator (books in the same DB) or the fake Alpaca (paper)."""
+
+    db: Path
+    alpaca: FakeAlpaca | None = None
+
+    def orders(self) -> list[dict[str, Any]]:
+        """Every order the venue holds: client id and filled quantity."""
+        if self.alpaca is not None:
+            return [
+                {"client_order_id": o["client_order_id"], "filled_qty": float(o["filled_qty"])}
+                for o in self.alpaca.orders
+            ]
+        with closing(sqlite3.connect(self.db)) as conn:
+            rows = conn.execute("SELECT client_order_id, filled_qty FROM sim_orders").fetchall()
+        return [{"client_order_id": c, "filled_qty": q} for c, q in rows]
+
+    def position_qty(self) -> float:
+        if self.alpaca is not None:
+            held = self.alpaca.positions.get(SYMBOL.replace("/", ""))
+            return float(held["qty"]) if held else 0.0
+        with closing(sqlite3.connect(self.db)) as conn:
+            row = conn.execute(
+                "SELECT qty FROM sim_positions WHERE symbol = ?", [SYMBOL]
+            ).fetchone()
+        return float(row[0]) if row else 0.0
+
+
+@pytest.fixture
+def openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(params=["sim", "paper"])
+def venue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Venue]:
+    db = tmp_path / "bot.db"
+    with Store(db) as store:
+        ensure_assets(store, [SYMBOL], interval_minutes=1)
+    if request.param == "sim":
+        yield Venue(db)
+        return
+    with FakeAlpaca(key_id="AKCRASHTEST", secret_key="crash-test-secret") as fake:
+        yield Venue(db, fake)
+
+
+def child_env(venue: Venue, openai: FakeOpenAI, failpoint: str | None) -> dict[str, str]:
+    """The tick's environment: keys and URLs of the fakes, cycles in-process, maybe a failpoint."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BOTLIB_", "ALPACA_", "OPENAI_"))
+    }
+    env |= {
+        "BOTLIB_DB": str(venue.db),
+        "BOTLIB_SYMBOLS": SYMBOL,
+        "BOTLIB_ANALYST": "openai",
+        "BOTLIB_TICK_NOTEBOOKS": "false",
+        "OPENAI_API_KEY": CANARY_KEY,
+        "OPENAI_BASE_URL": openai.base_url,
+        "OPENAI_MAX_RETRIES": "0",
+        "OPENAI_TIMEOUT": "10",
+    }
+    if venue.alpaca is not None:
+        env |= {
+            "BOTLIB_MODE": "paper",
+            "ALPACA_API_KEY": venue.alpaca.key_id,
+            "ALPACA_SECRET_KEY": venue.alpaca.secret_key,
+            "ALPACA_TRADING_URL": venue.alpaca.url,
+            "ALPACA_DATA_URL": venue.alpaca.url,
+            "ALPACA_TIMEOUT": "5",
+            "BOTLIB_FILL_WAIT": "2",
+        }
+    if failpoint:
+        env["BOTLIB_FAILPOINTS"] = failpoint
+    return env
+
+
+def start_tick(venue: Venue, openai: FakeOpenAI, failpoint: str | None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "botlib", "tick"],
+        env=child_env(venue, openai, failpoint),
+        cwd=venue.db.parent,  # no developer's .env
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def killed_tick(venue: Venue, openai: FakeOpenAI, failpoint: str) -> str:
+    """Run a tick that a failpoint kills; return its stderr (the log up to the kill)."""
+    proc = start_tick(venue, openai, failpoint)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == -9, f"the tick was not killed at {failpoint}:\n{err[-3000:]}"
+    assert f"failpoint {failpoint}" in err
+    return err
+
+
+def restart(venue: Venue, openai: FakeOpenAI, *, later: timedelta | None = None) -> Settings:
+    """Run the next tick in this process (the failpoint gone), as the next cron start would."""
+    env = child_env(venue, openai, None)
+    settings = load_settings(
+        None,
+        db_path=venue.db,
+        symbols=[SYMBOL],
+        analyst="openai",
+        tick_notebooks=False,
+        openai_api_key=CANARY_KEY,
+        openai_base_url=openai.base_url,
+        openai_max_retries=0,
+        **(
+            {
+                "mode": "paper",
+                "alpaca_api_key": env["ALPACA_API_KEY"],
+                "alpaca_secret_key": env["ALPACA_SECRET_KEY"],
+                "alpaca_trading_url": env["ALPACA_TRADING_URL"],
+                "alpaca_data_url": env["ALPACA_DATA_URL"],
+                "alpaca_fill_wait_s": 2.0,
+            }
+            if venue.alpaca is not None
+            else {}
+        ),
+    )
+    clock = None if later is None else ManualClock(datetime.now(UTC) + later)
+    reports = tick(settings, clock)
+    assert reports is not None, "the restart found the tick lock held"
+    assert [r.status.value for r in reports] == ["ok"], [r.summary() for r in reports]
+    return settings
+
+
+def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    with Store(db, read_only=True) as reader:
+        return reader.rows(sql, params)
+
+
+def check_books(venue: Venue) -> dict[str, int]:
+    """What must hold after any crash and restart; returns the figures for the tally."""
+    with closing(sqlite3.connect(venue.db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []  # no orphan rows
+    assert rows(venue.db, "SELECT id FROM cycles WHERE status = 'running'") == []
+    assert rows(venue.db, "SELECT * FROM order_intents WHERE status = 'pending'") == []
+    orders = venue.orders()
+    ids = [o["client_order_id"] for o in orders]
+    duplicates = len(ids) - len(set(ids))
+    trades = rows(venue.db, "SELECT client_order_id, qty FROM trades")
+    booked = {t["client_order_id"]: t["qty"] for t in trades}
+    lost = [o for o in orders if o["filled_qty"] > 0 and o["client_order_id"] not in booked]
+    assert duplicates == 0 and len(booked) == len(trades), (orders, trades)
+    assert lost == [], f"fills the books lost: {lost}"
+    assert set(booked) <= set(ids), "a trade the venue never saw"
+    for order in orders:
+        if order["client_order_id"] in booked:
+            assert booked[order["client_order_id"]] == pytest.approx(order["filled_qty"])
+    position = rows(venue.db, "SELECT qty FROM positions WHERE symbol = ?", (SYMBOL,))
+    assert (position[0]["qty"] if position else 0.0) == pytest.approx(venue.position_qty())
+    return {"orders_checked": len(orders), "duplicates_found": duplicates, "rows_lost": len(lost)}
+
+
+def killed_cycle(db: Path) -> dict[str, Any]:
+    found = rows(db, "SELECT * FROM cycles WHERE error IN ('interrupted', 'notebook')")
+    assert len(found) == 1, found
+    return found[0]
+
+
+# What each stage leaves: orders at the venue, and what the killed cycle's reason says.
+EXPECTED = {
+    "cycle.after_decision": (0, "interrupted after the decision, before any order"),
+    "order.before_submit": (0, "in flight (reconciliation resolves it)"),
+    "order.after_submit": (1, "in flight (reconciliation resolves it)"),
+    "cycle.before_finish": (1, "interrupted after booking"),
+}
+
+
+@pytest.mark.parametrize("stage", POINTS)
+def test_a_buy_killed_at_each_stage_is_whole_after_the_next_tick(
+    venue: Venue, openai: FakeOpenAI, stage: str
+) -> None:
+    openai.push(buy())
+    killed_tick(venue, openai, stage)
+    expected_orders, why = EXPECTED[stage]
+    assert len(venue.orders()) == expected_orders
+
+    restart(venue, openai)  # the fake answers HOLD from now on
+    figures = check_books(venue)
+    assert figures["orders_checked"] == expected_orders
+    cycle = killed_cycle(venue.db)
+    assert cycle["status"] == "failed" and why in cycle["reason"], cycle
+    kinds = [r["kind"] for r in rows(venue.db, "SELECT kind FROM reconciliations")]
+    if stage == "order.after_submit":  # booked for the killed cycle, with the model's stops
+        assert kinds == ["order_recovered"]
+        trade = rows(venue.db, "SELECT * FROM trades")[0]
+        assert trade["cycle_id"] == cycle["id"] and trade["decision_id"] is not None
+        stop = rows(venue.db, "SELECT stop_loss FROM ai_decision_logs WHERE cycle_id = ?",
+                    (cycle["id"],))[0]["stop_loss"]  # fmt: skip
+        assert rows(venue.db, "SELECT stop_loss FROM positions")[0]["stop_loss"] == stop
+    elif stage == "order.before_submit":
+        assert kinds == ["order_not_sent"]
+        assert rows(venue.db, "SELECT status FROM order_intents") == [{"status": "not_sent"}]
+    else:
+        assert kinds == []
+    tally(cycles_run=2, faults_injected=1, **figures)
+
+
+def test_paper_order_executed_but_its_answer_never_arrived(
+    tmp_path: Path, openai: FakeOpenAI
+) -> None:
+    """Killed from outside while Alpaca has executed the order and holds the answer."""
+    db = tmp_path / "bot.db"
+    with Store(db) as store:
+        ensure_assets(store, [SYMBOL], interval_minutes=1)
+    with FakeAlpaca(key_id="AKCRASHTEST", secret_key="crash-test-secret") as fake:
+        venue = Venue(db, fake)
+        fake.inject("POST", "/v2/orders", held_response(120))
+        openai.push(buy())
+        proc = start_tick(venue, openai, None)
+        try:
+            wait_for(lambda: len(fake.orders) == 1, 60, "the order at the venue")
+        finally:
+            proc.kill()
+            proc.communicate(timeout=30)
+        assert proc.returncode == -9
+        assert rows(db, "SELECT count(*) AS n FROM trades")[0]["n"] == 0
+        assert rows(db, "SELECT status FROM order_intents") == [{"status": "pending"}]
+
+        restart(venue, openai)
+        figures = check_books(venue)
+        assert figures["orders_checked"] == 1
+        assert "in flight" in killed_cycle(db)["reason"]
+        assert [r["kind"] for r in rows(db, "SELECT kind FROM reconciliations")] == [
+            "order_recovered"
+        ]
+    tally(cycles_run=2, faults_injected=1, **figures)
+
+
+def test_a_sell_killed_after_submit_is_booked_with_its_pnl(
+    venue: Venue, openai: FakeOpenAI
+) -> None:
+    openai.push(buy())
+    proc = start_tick(venue, openai, None)  # a clean buy first
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    assert rows(venue.db, "SELECT count(*) AS n FROM positions")[0]["n"] == 1
+
+    with Store(venue.db) as store:  # an interval later: the asset is due again
+        store.update_asset(SYMBOL, last_cycle_at=None)
+    openai.push(decision(action="SELL", confidence=0.9))
+    killed_tick(venue, openai, "order.after_submit")
+    restart(venue, openai)
+    figures = check_books(venue)
+    sells = rows(venue.db, "SELECT * FROM trades WHERE side = 'sell'")
+    assert len(sells) == 1 and sells[0]["realized_pnl"] is not None
+    assert sells[0]["cycle_id"] == killed_cycle(venue.db)["id"]
+    assert rows(venue.db, "SELECT * FROM positions") == []
+    kinds = [r["kind"] for r in rows(venue.db, "SELECT kind FROM reconciliations")]
+    assert kinds == ["order_recovered"]  # not "cleared": the sell is in the books
+    tally(cycles_run=3, faults_injected=1, **figures)
+
+
+@pytest.mark.notebooks
+def test_a_cycle_notebook_whose_kernel_dies_fails_with_the_stage_and_is_recovered(
+    tmp_path: Path, jupyter_env: dict[str, str], openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default tick (papermill): the kernel dies after submit; the tick records it and lives."""
+    venue = Venue(tmp_path / "bot.db")
+    with Store(venue.db) as store:
+        ensure_assets(store, [SYMBOL], interval_minutes=1)
+    for name, value in child_env(venue, openai, "order.after_submit").items():
+        if name.startswith(("BOTLIB_", "OPENAI_", "JUPYTER", "IPYTHON")):
+            monkeypatch.setenv(name, value)
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        monkeypatch.setenv(name, jupyter_env[name])
+    monkeypatch.chdir(tmp_path)
+    openai.push(buy())
+    settings = load_settings(
+        None, db_path=venue.db, runs_dir=tmp_path / "runs", kernel=KERNEL, tick_notebooks=True
+    )
+    reports = tick(settings)
+    monkeypatch.delenv("BOTLIB_FAILPOINTS")  # this process must not reach it
+    assert reports is not None and [r.status.value for r in reports] == ["failed"]
+    cycle = killed_cycle(venue.db)
+    assert "DeadKernelError" in cycle["reason"] and "in flight" in cycle["reason"], cycle
+    assert len(venue.orders()) == 1
+
+    restart(venue, openai, later=timedelta(minutes=2))  # the failed asset is due next interval
+    figures = check_books(venue)
+    assert figures["orders_checked"] == 1
+    assert rows(venue.db, "SELECT cycle_id FROM trades")[0]["cycle_id"] == cycle["id"]
+    tally(cycles_run=2, faults_injected=1, **figures)
+
+
+@pytest.mark.parametrize("stage", ["order.before_submit", "order.after_submit"])
+def test_a_restart_that_buys_again_still_leaves_one_order(
+    venue: Venue, openai: FakeOpenAI, stage: str
+) -> None:
+    """The model asks BUY again after the crash (maybe on the same bar: the same client id)."""
+    openai.push(buy())
+    killed_tick(venue, openai, stage)
+    openai.push(buy())
+    restart(venue, openai)
+    figures = check_books(venue)
+    assert figures["orders_checked"] == 1 and len(rows(venue.db, "SELECT * FROM trades")) == 1
+    tally(cycles_run=2, faults_injected=1, **figures)
