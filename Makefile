@@ -15,13 +15,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KERNEL := botlib
 
-.PHONY: help venv demo test lint format bench clean
+.PHONY: help venv demo test lint format bench soak clean
 
 help:
 	@echo "make demo   - set up .venv, backfill simulated history, trade BTC/USD + SOL/USD, serve the dashboard"
 	@echo "make test   - set up .venv and run the whole suite (lint, pytest, nbval, browser test)"
 	@echo "make lint   - ruff check + format check + mypy"
 	@echo "make bench  - benchmarks (ratios against a reference measured in the same run)"
+	@echo "make soak   - tick back to back for MINUTES (default 10): failures, lock errors, memory and DB growth"
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
@@ -59,6 +60,12 @@ bench: $(STAMP)
 	$(BIN)/python -m botlib.bench_smc
 	$(BIN)/python -m botlib.bench_dashboard
 	$(BIN)/python -m botlib.bench_backtest
+
+MINUTES ?= 10
+
+# Not part of `make test`: ticks on a simulated clock in a scratch database (docs/reliability.md).
+soak: $(STAMP)
+	$(BIN)/python -m botlib.soak --minutes $(MINUTES) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache

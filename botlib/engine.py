@@ -290,7 +290,6 @@ class Engine:
         self, cycle_id: str, symbol: str, now: datetime, bar_time: datetime, outcome: _Outcome
     ) -> CycleReport:
         failpoint("cycle.before_finish")
-        self._reflect(cycle_id, symbol, now)
         account = self.broker.account()
         price = self.market.latest_price(symbol, now)
         with self.store.transaction():
@@ -306,6 +305,7 @@ class Engine:
                 equity=account.equity,
                 **outcome.fields,
             )
+        self._reflect(cycle_id, symbol, now)  # after the commit: a model call takes seconds
         return CycleReport(
             cycle_id,
             symbol,

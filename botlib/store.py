@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from filelock import FileLock
 from sqlite_utils import Database
 
 from botlib.errors import StoreError, UnknownSymbolError
@@ -93,9 +94,7 @@ class Store:
             conn.execute("PRAGMA busy_timeout = 10000")
             conn.execute("PRAGMA foreign_keys = ON")
             if not read_only:
-                if self.path != ":memory:":
-                    self.db.enable_wal()
-                migrations.apply(self.db)
+                self._migrate()
             else:
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
@@ -104,6 +103,20 @@ class Store:
             if isinstance(error, StoreError):
                 raise error from exc
             raise StoreError(f"database {path} is unreadable: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Switch to WAL and apply migrations, one process at a time.
+
+        Two processes opening a database that does not exist yet (two ticks on a fresh
+        install) would both create the migrations table, and sqlite fails the second at once
+        with "database is locked" (a schema change does not wait on the busy timeout).
+        """
+        if self.path == ":memory:":
+            migrations.apply(self.db)
+            return
+        with FileLock(f"{self.path}.open.lock", timeout=60):
+            self.db.enable_wal()
+            migrations.apply(self.db)
 
     def close(self) -> None:
         self.db.conn.close()
