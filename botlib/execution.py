@@ -103,7 +103,7 @@ class Executor:
             trade_id, new = self._record(
                 intent.get("cycle_id"), intent.get("decision_id"), order, intent["reason"], pnl
             )
-            held = self.broker.position(symbol)
+            held = self.broker.position(symbol) if new else None
             if new and order.side == "buy" and held is not None:
                 self.store.set_position(
                     symbol,

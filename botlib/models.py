@@ -100,6 +100,11 @@ class AssetSettings(BaseModel):
         return value
 
 
+OPEN_ORDER_STATUSES = frozenset(
+    {"new", "accepted", "pending_new", "accepted_for_bidding", "partially_filled"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """A market order the engine wants; exactly one of `notional` (USD) or `qty` is set."""
@@ -133,6 +138,11 @@ class Order:
     filled_avg_price: float | None = None
     fee: float = 0.0
     filled_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the venue may still fill (more of) it."""
+        return self.status in OPEN_ORDER_STATUSES
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,9 +70,6 @@ def reconcile(
     return held
 
 
-_OPEN = {"new", "accepted", "pending_new", "accepted_for_bidding", "partially_filled"}
-
-
 def _resolve(
     store: Store, broker: Broker, executor: Executor, intent: dict[str, Any], now: datetime,
     cycle_id: str | None,
@@ -84,7 +81,7 @@ def _resolve(
         store.resolve_intent(cid, "not_sent", now, "the broker never received it")
         _record(store, now, cycle_id, symbol, "order_not_sent", None, None,
                 f"order {cid} was written down but never reached the broker")  # fmt: skip
-    elif order.status in _OPEN and order.filled_qty <= 0:
+    elif order.is_open and order.filled_qty <= 0:
         log.info("order %s is still %s at the broker", cid, order.status)
     elif order.filled_qty > 0:
         executor.book(intent, order, now)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from botlib.clock import floor_time
 from botlib.errors import DUPLICATE_CLIENT_ORDER_ID, DataError, OrderRejectedError
+from botlib.indicators import checked_price
 from botlib.models import TIMEFRAMES, Account, Order, OrderRequest, Position
 from botlib.ports import Clock, MarketData
 from botlib.store import Store, iso, parse_time
@@ -183,10 +184,10 @@ class SimBroker:
             )
         now = self.clock.now()
         last = self.market.latest_price(request.symbol, now)
-        if not 0 < last < math.inf:  # no fill at a price the market does not have (NaN too)
-            raise OrderRejectedError(
-                f"no valid price for {request.symbol} ({last!r}): order not filled", status=403
-            )
+        try:  # no fill at a price the market does not have (an operator's close skips the engine)
+            last = checked_price(request.symbol, last)
+        except DataError as exc:
+            raise OrderRejectedError(f"{exc}: order not filled", status=403) from None
         sign = 1 if request.side == "buy" else -1
         price = last * (1 + sign * self.slippage)
         qty = request.qty if request.qty is not None else (request.notional or 0.0) / price

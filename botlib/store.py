@@ -23,7 +23,7 @@ from botlib.logs import scrub
 from botlib.models import AssetSettings
 from botlib.schema import migrations
 
-__all__ = ["Store", "iso", "parse_time", "write_error"]
+__all__ = ["Store", "iso", "parse_time"]
 
 _ASSET_FIELDS = set(AssetSettings.model_fields) - {"symbol"}
 
@@ -73,13 +73,13 @@ _WRITE_FAILURES = (
 )
 
 
-def write_error(path: str, exc: sqlite3.Error) -> StoreError | sqlite3.Error:
-    """Translate sqlite's write failures into a StoreError that says what to do."""
+def _write_error(path: str, exc: sqlite3.Error) -> StoreError | None:
+    """Translate sqlite's write failures into a StoreError that says what to do (else None)."""
     text = str(exc).lower().replace("read-only", "readonly")
     for marker, fix in _WRITE_FAILURES:
         if marker in text:
             return StoreError(f"cannot write to database {path}: {exc}; {fix}")
-    return exc
+    return None
 
 
 class Store:
@@ -99,10 +99,8 @@ class Store:
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            error = write_error(self.path, exc)
-            if isinstance(error, StoreError):
-                raise error from exc
-            raise StoreError(f"database {path} is unreadable: {exc}") from exc
+            error = _write_error(self.path, exc)
+            raise error or StoreError(f"database {path} is unreadable: {exc}") from exc
 
     def _migrate(self) -> None:
         """Switch to WAL and apply migrations, one process at a time.
@@ -138,8 +136,8 @@ class Store:
             with self.db.atomic():
                 yield
         except sqlite3.DatabaseError as exc:
-            error = write_error(self.path, exc)
-            if error is exc:
+            error = _write_error(self.path, exc)
+            if error is None:
                 raise
             raise error from exc
 
@@ -251,6 +249,8 @@ class Store:
         running = self.rows(
             "SELECT id FROM cycles WHERE symbol = ? AND status = 'running'", [symbol]
         )
+        if not running:  # the usual case, before every cycle: no write at all
+            return 0
         with self.transaction():
             for row in running:
                 why = f"interrupted {self.cycle_stage(row['id'])}: the process ended mid-cycle"

@@ -27,7 +27,6 @@ __all__ = ["AlpacaBroker", "AssetRules", "parse_order", "DUST_USD"]
 
 log = logging.getLogger(__name__)
 DUST_USD = 1.0  # a position worth less than Alpaca's minimum order is dust: it cannot be sold
-_PENDING = {"new", "accepted", "pending_new", "accepted_for_bidding", "partially_filled"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,11 +195,11 @@ class AlpacaBroker:
     def _await_fill(self, order: Order) -> Order:
         """Poll until the order is filled or final, at most `fill_wait_s`; partial fills count."""
         deadline = time.monotonic() + self.fill_wait_s
-        while order.status in _PENDING and time.monotonic() < deadline:
+        while order.is_open and time.monotonic() < deadline:
             self._sleep(self.poll_s)
             raw = read("poll order", self.client.get_order_by_id, order.id)
             order = parse_order(raw)
-        if order.status in _PENDING:
+        if order.is_open:
             log.warning("order %s still %s after %.0f s", order.client_order_id, order.status,
                         self.fill_wait_s)  # fmt: skip
         return order

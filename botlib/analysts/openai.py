@@ -3,10 +3,6 @@
 Every way a call can go wrong (timeout, rate limit, auth, a refusal, a truncated or invalid
 answer, a replay-cache miss) ends in a HOLD whose log row names the error class and message;
 the tokens and cost of an answer that was rejected are still recorded.
-
-JSON nested deeper than the `json` module can read (about 10,000 levels) raises RecursionError,
-not ValueError: an endpoint can send that, so it is treated as one more unusable answer
-(`_UNREADABLE`) rather than left to escape as a crash (tests/test_fuzz_decisions.py).
 """
 
 from __future__ import annotations
@@ -40,7 +36,6 @@ __all__ = ["OpenAIAnalyst", "make_client", "DECISION_FORMAT", "REFLECTION_FORMAT
 log = logging.getLogger(__name__)
 DECISION_FORMAT = response_format(DecisionOutput, "trading_decision")
 REFLECTION_FORMAT = response_format(ReflectionOutput, "trade_reflection")
-_UNREADABLE = (LlmOutputError, ValidationError, RecursionError)  # an answer that is no decision
 
 
 def make_client(
@@ -123,7 +118,7 @@ class OpenAIAnalyst:
         try:
             answer = DecisionOutput.model_validate(parse_json_object(reply))
             decision = answer.to_decision()
-        except _UNREADABLE as exc:
+        except (LlmOutputError, ValidationError) as exc:
             error = _error_text(exc)
             log.warning("model answer rejected: %s", error)
             response = _content_json(reply)
@@ -147,7 +142,7 @@ class OpenAIAnalyst:
             if reply is None:
                 raise AnalystError(failure["error"])
             answer = ReflectionOutput.model_validate(parse_json_object(reply))
-        except (AnalystError, ValidationError, RecursionError) as exc:
+        except (AnalystError, ValidationError) as exc:
             error = failure.get("error") or _error_text(exc)
             record = _record(messages, reply, error=error, latency_ms=failure.get("latency_ms"))
             return ReflectionResult(review.describe(), "", "", [], self.name, self.model, record)
@@ -166,7 +161,7 @@ class OpenAIAnalyst:
         started = time.perf_counter()
         try:
             return self.chat.complete(messages, schema), {}
-        except (APIError, AnalystError, RecursionError) as exc:  # RecursionError: see above
+        except (APIError, AnalystError) as exc:
             error = _error_text(exc)
             log.warning("LLM call failed: %s", error)
             return None, {"error": error, "latency_ms": (time.perf_counter() - started) * 1000}
