@@ -41,31 +41,31 @@ demo: $(STAMP)
 	$(BIN)/botlib demo
 
 test: $(STAMP)
-	$(BIN)/ruff check botlib tests
-	$(BIN)/ruff format --check botlib tests
+	$(BIN)/ruff check botlib tests tools
+	$(BIN)/ruff format --check botlib tests tools
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check botlib tests
-	$(BIN)/ruff format --check botlib tests
+	$(BIN)/ruff check botlib tests tools
+	$(BIN)/ruff format --check botlib tests tools
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix botlib tests
-	$(BIN)/ruff format botlib tests
+	$(BIN)/ruff check --fix botlib tests tools
+	$(BIN)/ruff format botlib tests tools
 
 bench: $(STAMP)
-	$(BIN)/python -m botlib.bench
-	$(BIN)/python -m botlib.bench_smc
-	$(BIN)/python -m botlib.bench_dashboard
-	$(BIN)/python -m botlib.bench_backtest
+	$(BIN)/python -m tools.bench
+	$(BIN)/python -m tools.bench_smc
+	$(BIN)/python -m tools.bench_dashboard
+	$(BIN)/python -m tools.bench_backtest
 
 MINUTES ?= 10
 
 # Not part of `make test`: ticks on a simulated clock in a scratch database (docs/reliability.md).
 soak: $(STAMP)
-	$(BIN)/python -m botlib.soak --minutes $(MINUTES) $(SOAK_ARGS)
+	$(BIN)/python -m tools.soak --minutes $(MINUTES) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -2,6 +2,6 @@
 
 import sys
 
-from botlib.cli import main
+from botlib.app.cli import main
 
 sys.exit(main())

@@ -1,4 +1,5 @@
-"""The engine's ports: what it needs from a market, a broker, an analyst and a clock.
+"""The engine's ports: what it needs from a market, a broker, an analyst, alerts and a clock,
+and the types the analyst port speaks (what an analyst is given and what it returns).
 
 The simulator, Alpaca and the test fakes all implement these, so a demo, a backtest and a
 live run differ only in what is passed to `Engine`.
@@ -6,16 +7,32 @@ live run differ only in what is passed to `Engine`.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from botlib.models import Account, AssetSettings, Decision, Position
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from botlib.analysts.base import AnalystResult, MarketContext, ReflectionResult, TradeReview
-    from botlib.models import Account, Order, OrderRequest, Position
+    from botlib.models import Order, OrderRequest
 
-__all__ = ["Clock", "MarketData", "Broker", "Analyst"]
+__all__ = [
+    "Clock",
+    "MarketData",
+    "Broker",
+    "Analyst",
+    "AlertSink",
+    "MarketContext",
+    "CallRecord",
+    "AnalystResult",
+    "TradeReview",
+    "ReflectionResult",
+    "BUDGET_REACHED",
+]
+
+BUDGET_REACHED = "LLM budget reached"  # a call record's error starts with it: the guard said no
 
 
 @runtime_checkable
@@ -64,3 +81,114 @@ class Analyst(Protocol):
     def reflect(self, review: TradeReview) -> ReflectionResult:
         """Review a closed trade (what worked, what failed, what to change)."""
         ...
+
+
+class AlertSink(Protocol):
+    """Where the engine's alerts go (`botlib.ops.alerts.Alerts`: a table, maybe a webhook)."""
+
+    def raise_alert(
+        self,
+        kind: str,
+        message: str,
+        *,
+        now: datetime,
+        symbol: str | None = None,
+        cycle_id: str | None = None,
+    ) -> int | None:
+        """Record the alert once (de-duplicated by kind); return its id, or None if known."""
+        ...
+
+
+@dataclass(frozen=True)
+class MarketContext:
+    """Everything an analyst may look at: bars (with indicators) up to `now`, never later."""
+
+    symbol: str
+    now: datetime
+    bars: pd.DataFrame
+    asset: AssetSettings
+    account: Account
+    position: Position | None
+    price: float
+    smc: dict[str, Any] = field(default_factory=dict)  # botlib.features.smc.summary at the last bar
+
+    @property
+    def last_bar_time(self) -> datetime:
+        return self.bars.index[-1].to_pydatetime()
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What one analyst call was asked, answered and cost: the audit columns it leaves."""
+
+    prompt: Any = None
+    response: Any = None
+    raw_response: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+    output_mode: str | None = None  # json_schema | json_object | rules
+    cache: str | None = None  # off | hit | recorded
+
+    def columns(self) -> dict[str, Any]:
+        """Return the fields as `ai_decision_logs` / `ai_reflections` columns."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AnalystResult:
+    """A decision plus the audit trail that goes into `ai_decision_logs`."""
+
+    decision: Decision
+    analyst: str
+    model: str | None = None
+    request: dict[str, Any] = field(default_factory=dict)
+    call: CallRecord = field(default_factory=CallRecord)
+
+
+@dataclass(frozen=True)
+class TradeReview:
+    """One closed trade with the decisions that opened and closed it, for a reflection."""
+
+    symbol: str
+    trade_id: int
+    qty: float
+    entry_price: float
+    exit_price: float
+    exit_reason: str  # signal | stop_loss | take_profit
+    realized_pnl: float
+    fees: float
+    entry_time: str | None = None
+    exit_time: str | None = None
+    entry_decision: dict[str, Any] | None = None  # action, confidence, SL/TP, reasoning
+    exit_decision: dict[str, Any] | None = None
+
+    @property
+    def move_pct(self) -> float:
+        return (self.exit_price / self.entry_price - 1) * 100 if self.entry_price else 0.0
+
+    def describe(self) -> str:
+        """Say what happened in one sentence (the rules reflection, and the LLM's facts)."""
+        verdict = "worked" if self.realized_pnl > 0 else "did not work"
+        return (
+            f"Closed {self.qty:.6g} {self.symbol} by {self.exit_reason} at {self.exit_price:,.2f} "
+            f"({self.move_pct:+.2f}% from entry {self.entry_price:,.2f}, "
+            f"P&L {self.realized_pnl:+,.2f} USD after fees): the entry {verdict}."
+        )
+
+
+@dataclass(frozen=True)
+class ReflectionResult:
+    """A review of a closed trade plus its audit trail (`ai_reflections`)."""
+
+    summary: str
+    what_worked: str
+    what_failed: str
+    suggestions: list[str]
+    analyst: str
+    model: str | None = None
+    call: CallRecord = field(default_factory=CallRecord)

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from botlib.analysts.rules import RulesAnalyst
+from botlib.app.backfill import backfill
+from botlib.app.config import Settings, load_settings
+from botlib.app.wiring import build_engine, ensure_assets
 from botlib.clock import ManualClock
-from botlib.config import Settings, load_settings
-from botlib.engine import Engine
-from botlib.sim import SimBroker, SimMarket
-from botlib.store import Store
-from botlib.wiring import backfill, build_engine, ensure_assets
+from botlib.core.engine import Engine
+from botlib.storage.store import Store
+from botlib.venues.sim import SimBroker, SimMarket
 from tests.fakes.openai_server import FakeOpenAI
 from tests.ledger import TALLY
 

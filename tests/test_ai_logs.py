@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
-from botlib.ai_logs import (
+from botlib.analysts.rules import RulesAnalyst
+from botlib.clock import ManualClock
+from botlib.core.engine import Engine
+from botlib.reporting.ai_logs import (
     FIELDS,
     LogFilter,
     decoded,
@@ -22,11 +25,8 @@ from botlib.ai_logs import (
     to_json,
     totals,
 )
-from botlib.analysts.rules import RulesAnalyst
-from botlib.clock import ManualClock
-from botlib.engine import Engine
-from botlib.sim import SimBroker, SimMarket
-from botlib.store import Store
+from botlib.storage.store import Store
+from botlib.venues.sim import SimBroker, SimMarket
 from tests.conftest import CANARY_KEY, T0, openai_engine
 from tests.fakes.openai_server import FakeOpenAI, decision, error
 

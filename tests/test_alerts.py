@@ -6,17 +6,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from botlib.ai_logs import spend_today
-from botlib.alerts import Alerts, recent_alerts
-from botlib.analysts.budget import BUDGET_REACHED, BudgetGuard
+from botlib.analysts.budget import BudgetGuard
 from botlib.analysts.rules import RulesAnalyst
-from botlib.clock import ManualClock
-from botlib.engine import Engine
+from botlib.app.wiring import ensure_assets
+from botlib.clock import ManualClock, iso
+from botlib.core.engine import Engine
+from botlib.core.risk import RiskLimits
 from botlib.errors import ConfigError
-from botlib.risk import RiskLimits
-from botlib.sim import SimBroker, SimMarket
-from botlib.store import Store, iso
-from botlib.wiring import ensure_assets
+from botlib.ops.alerts import Alerts, recent_alerts
+from botlib.ports import BUDGET_REACHED
+from botlib.reporting.ai_logs import spend_today
+from botlib.storage.store import Store
+from botlib.venues.sim import SimBroker, SimMarket
 from tests.conftest import T0
 from tests.test_engine import ScriptedAnalyst, buy, plan_analyst
 from tests.ui_helpers import free_port

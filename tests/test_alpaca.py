@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 
 from botlib.analysts.rules import RulesAnalyst
+from botlib.app.config import Settings, load_settings
+from botlib.app.wiring import build_alpaca, build_engine, ensure_assets
 from botlib.clock import ManualClock
-from botlib.config import Settings, load_settings
-from botlib.control import flatten_all
-from botlib.engine import Engine
+from botlib.core.engine import Engine
 from botlib.errors import DataError
 from botlib.models import OrderRequest
-from botlib.store import Store
-from botlib.wiring import build_alpaca, build_engine, ensure_assets
+from botlib.ops.control import flatten_all
+from botlib.storage.store import Store
 from tests.conftest import T0
 from tests.fakes.alpaca_server import FakeAlpaca, drop, html, lost_response, status, timeout
 from tests.test_engine import ScriptedAnalyst, buy

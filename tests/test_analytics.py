@@ -5,30 +5,36 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from botlib.analytics import drawdown, max_drawdown_pct, metrics, sharpe_ratio, trade_stats
+from botlib.reporting.analytics import (
+    drawdown,
+    max_drawdown_pct,
+    metrics,
+    sharpe_ratio,
+    trade_stats,
+)
 
 
 @pytest.mark.parametrize(
     "module",
     [
-        "botlib.analytics",
-        "botlib.indicators",
+        "botlib.reporting.analytics",
+        "botlib.features.indicators",
         "botlib.clock",
-        "botlib.sim",
-        "botlib.smc.pivots",
-        "botlib.smc.structure",
-        "botlib.smc.gaps",
-        "botlib.smc.liquidity",
-        "botlib.smc.sessions",
-        "botlib.smc.features",
+        "botlib.venues.sim",
+        "botlib.features.smc.pivots",
+        "botlib.features.smc.structure",
+        "botlib.features.smc.gaps",
+        "botlib.features.smc.liquidity",
+        "botlib.features.smc.sessions",
+        "botlib.features.smc.summary",
         "botlib.analysts.smc_rules",
         "botlib.analysts.schema",
-        "botlib.pricing",
-        "botlib.ui.shaping",
-        "botlib.ui.downsample",
-        "botlib.alpaca.symbols",
-        "botlib.alpaca.market",
-        "botlib.alpaca.broker",
+        "botlib.analysts.pricing",
+        "botlib.ui.shaping.charts",
+        "botlib.ui.shaping.downsample",
+        "botlib.venues.alpaca.symbols",
+        "botlib.venues.alpaca.market",
+        "botlib.venues.alpaca.broker",
     ],
 )
 def test_docstring_examples_run(module: str) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from botlib.app.config import load_settings
+from botlib.app.wiring import build_engine
 from botlib.backtest import (
     BACKTEST_DIR,
     TRADE_COLUMNS,
@@ -18,15 +20,13 @@ from botlib.backtest import (
     load_backtest,
     run_backtest,
 )
-from botlib.backtest_fast import run_fast_backtest
+from botlib.backtest.fast_path import run_fast_backtest
 from botlib.clock import ManualClock
-from botlib.config import load_settings
 from botlib.errors import ConfigError, DataError
-from botlib.frame_market import FrameMarket
-from botlib.sim import SimMarket
-from botlib.store import Store
-from botlib.window import WINDOW_BLOCK
-from botlib.wiring import build_engine
+from botlib.features.window import WINDOW_BLOCK
+from botlib.storage.store import Store
+from botlib.venues.sim import SimMarket
+from botlib.venues.stored_bars import FrameMarket
 from tests.conftest import openai_settings
 from tests.fakes.openai_server import FakeOpenAI
 from tests.ui_helpers import copy_db

@@ -13,8 +13,6 @@ import pytest
 from ipywidgets import Box, Widget
 
 from botlib.backtest import BacktestResult, run_backtest
-from botlib.frame_market import FrameMarket
-from botlib.sim import SimMarket
 from botlib.ui import charts  # bqplot, imported warning-free
 from botlib.ui.backtest_report import (
     buy_and_hold,
@@ -25,7 +23,9 @@ from botlib.ui.backtest_report import (
     starting_cash,
 )
 from botlib.ui.performance import MAX_POINTS
-from botlib.ui.shaping import MAX_CANDLES
+from botlib.ui.shaping.charts import MAX_CANDLES
+from botlib.venues.sim import SimMarket
+from botlib.venues.stored_bars import FrameMarket
 
 Figure, Lines = charts.Figure, charts.Lines
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playwright
 
+from botlib.app.jupyter.serve import AI_LOGS_NOTEBOOK, run_server, stop_server, wait_until_up
 from botlib.clock import ManualClock
-from botlib.serve import AI_LOGS_NOTEBOOK, run_server, stop_server, wait_until_up
-from botlib.store import Store
-from botlib.ui.shaping import slug
+from botlib.storage.store import Store
+from botlib.ui.shaping.text import slug
 from tests.conftest import CANARY_KEY, T0, openai_engine
 from tests.fakes.openai_server import FakeOpenAI
 from tests.ui_helpers import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from botlib.window import WINDOW_BLOCK
+from botlib.features.window import WINDOW_BLOCK
 
 AT = "2026-11-20T12:00:00Z"
 
@@ -143,7 +143,7 @@ def test_backtest_reports_stores_and_lists_a_run(tmp_path: Path) -> None:
 
 
 def test_serve_accepts_a_proxys_host_names() -> None:
-    from botlib.cli import _parser
+    from botlib.app.cli import _parser
 
     args = _parser().parse_args(["serve", "--hostname", "a.example", "--hostname", "b.example"])
     assert args.hostname == ["a.example", "b.example"]

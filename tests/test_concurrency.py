@@ -4,7 +4,7 @@ Two `botlib tick --in-process` processes are released at the same instant (both 
 stdin, the test writes to both): one runs every due asset, the other logs that another tick is
 running and exits 0. A writer process (the soak script: ticks back to back on a simulated
 clock) runs while this process reads what a dashboard refresh reads, in a loop, on a read-only
-store; every read is checked against the invariants of `botlib.soak.consistency_problems`.
+store; every read is checked against the invariants of `tools.soak.consistency_problems`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
-from botlib.config import load_settings
-from botlib.invariants import ReadResult, consistency_problems, read_once
-from botlib.scheduler import lock_path
-from botlib.soak import LOCKED, prepare_db
-from botlib.store import Store
-from tests.conftest import T0
+from botlib.app.config import load_settings
+from botlib.app.scheduler import lock_path
+from botlib.storage.store import Store
+from tests.conftest import ROOT, T0
 from tests.ledger import tally
+from tools.invariants import ReadResult, consistency_problems, read_once
+from tools.soak import LOCKED, prepare_db
 
 SYMBOLS = ("BTC/USD", "ETH/USD", "SOL/USD")
 LOSER_OUT = "another tick is running; nothing to do\n"
@@ -35,10 +35,10 @@ LOSER_LOG = "another tick is running; this one exits"
 # Import what a tick needs first, so both racers are equally ready; then wait for the word.
 RACER = """
 import sys
-import botlib.cli, botlib.scheduler, botlib.wiring  # noqa: F401
+import botlib.app.cli, botlib.app.scheduler, botlib.app.wiring  # noqa: F401
 print("ready", flush=True)
 sys.stdin.readline()
-sys.exit(botlib.cli.main(sys.argv[1:]))
+sys.exit(botlib.app.cli.main(sys.argv[1:]))
 """
 
 
@@ -116,7 +116,7 @@ WRITER_TICKS = 20
 def writer(db: Path) -> list[str]:
     """The soak script as the writer: ticks back to back, every asset due in each."""
     return [
-        sys.executable, "-m", "botlib.soak", "--minutes", "5", "--ticks", str(WRITER_TICKS),
+        sys.executable, "-m", "tools.soak", "--minutes", "5", "--ticks", str(WRITER_TICKS),
         "--assets", str(len(SYMBOLS)), "--db", str(db), "--in-process", "--json",
         "--start", T0.isoformat(),
     ]  # fmt: skip
@@ -181,7 +181,7 @@ def test_dashboard_reads_during_writes_see_whole_cycles_and_never_block_the_writ
     alone, shared = tmp_path / "alone.db", tmp_path / "shared.db"
     for db in (alone, shared):
         prepare_db(db, SYMBOLS)
-    env = clean_env()
+    env = clean_env(PYTHONPATH=str(ROOT))  # `tools` is the checkout's, not installed
     solo = subprocess.run(writer(alone), env=env, cwd=tmp_path, capture_output=True, text=True,
                           timeout=240, check=False)  # fmt: skip
     baseline = finished(solo.stdout, solo.stderr, solo.returncode)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from botlib.config import load_settings
+from botlib.app.config import load_settings
 from botlib.errors import ConfigError
 
 

@@ -10,9 +10,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from botlib.app.config import Settings, load_settings
+from botlib.app.scheduler import tick
+from botlib.app.wiring import ensure_assets
 from botlib.clock import ManualClock
-from botlib.config import Settings, load_settings
-from botlib.control import (
+from botlib.core.engine import Engine
+from botlib.models import OrderRequest
+from botlib.ops.control import (
     KILL_PHRASE,
     ControlError,
     close_now,
@@ -27,13 +31,9 @@ from botlib.control import (
     set_position_size,
     set_stops,
 )
-from botlib.engine import Engine
-from botlib.limits import load_limits
-from botlib.models import OrderRequest
-from botlib.scheduler import tick
-from botlib.sim import SimMarket
-from botlib.store import Store
-from botlib.wiring import ensure_assets
+from botlib.ops.limits import load_limits
+from botlib.storage.store import Store
+from botlib.venues.sim import SimMarket
 from tests.conftest import T0
 from tests.test_engine import ScriptedAnalyst, buy, make
 

@@ -1,7 +1,7 @@
 """SIGKILL a cycle at every stage, restart, and prove the books: one order, no lost row.
 
 Each scenario runs `botlib tick` in a child process (the real CLI, the real SDKs against the
-loopback fakes) and kills it at a stage: through a failpoint (`botlib.failpoints`, the process
+loopback fakes) and kills it at a stage: through a failpoint (`botlib.core.failpoints`, the process
 SIGKILLs itself) or, for "submitted but the answer never came", from outside while the fake
 Alpaca holds the answer to an order it has executed. Then the next tick runs, as cron would
 start it, and `check_books` asserts what must hold after any crash.
@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
+from botlib.app.config import Settings, load_settings
+from botlib.app.scheduler import tick
+from botlib.app.wiring import ensure_assets
 from botlib.clock import ManualClock
-from botlib.config import Settings, load_settings
-from botlib.failpoints import POINTS
-from botlib.scheduler import tick
-from botlib.store import Store
-from botlib.wiring import ensure_assets
+from botlib.core.failpoints import POINTS
+from botlib.storage.store import Store
 from tests.conftest import CANARY_KEY, KERNEL
 from tests.fakes.alpaca_server import FakeAlpaca, held_response
 from tests.fakes.openai_server import FakeOpenAI, buy, decision

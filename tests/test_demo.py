@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from botlib.serve import wait_until_up
+from botlib.app.jupyter.serve import wait_until_up
 from tests.ui_helpers import free_port
 
 

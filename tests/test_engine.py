@@ -5,22 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from botlib.analysts.base import (
-    AnalystResult,
-    CallRecord,
-    MarketContext,
-    ReflectionResult,
-    TradeReview,
-)
 from botlib.analysts.rules import RulesAnalyst
+from botlib.app.wiring import ensure_assets
 from botlib.clock import ManualClock
-from botlib.engine import Engine, client_order_id
+from botlib.core.engine import Engine, client_order_id
+from botlib.core.risk import RiskLimits
+from botlib.features.window import WINDOW_BLOCK, window_length
 from botlib.models import TIMEFRAMES, Action, Decision, OrderRequest
-from botlib.risk import RiskLimits
-from botlib.sim import SimBroker, SimMarket
-from botlib.store import Store
-from botlib.window import WINDOW_BLOCK, window_length
-from botlib.wiring import ensure_assets
+from botlib.ports import AnalystResult, CallRecord, MarketContext, ReflectionResult, TradeReview
+from botlib.storage.store import Store
+from botlib.venues.sim import SimBroker, SimMarket
 
 
 class ScriptedAnalyst:
@@ -96,7 +90,7 @@ def test_one_cycle_records_everything(engine: Engine, store: Store) -> None:
     }
     cycle = store.rows("SELECT * FROM cycles")[0]
     assert cycle["status"] == "ok" and cycle["decision_id"] == report.decision_id
-    saved = store.db["market_data"].count  # the cycle's whole window (botlib.window)
+    saved = store.db["market_data"].count  # the cycle's whole window (botlib.features.window)
     minutes = TIMEFRAMES[store.get_asset("BTC/USD").timeframe]
     assert saved == window_length(engine.clock.now(), minutes)
     assert WINDOW_BLOCK < saved <= 2 * WINDOW_BLOCK

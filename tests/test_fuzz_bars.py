@@ -37,16 +37,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from botlib.analysts.rules import RulesAnalyst
+from botlib.app.wiring import ensure_assets
 from botlib.clock import ManualClock
-from botlib.control import close_now
-from botlib.engine import Engine
+from botlib.core.engine import Engine
 from botlib.errors import DataError
-from botlib.indicators import INDICATOR_COLUMNS, MIN_BARS, add_indicators, validate_bars
+from botlib.features.indicators import INDICATOR_COLUMNS, MIN_BARS, add_indicators, validate_bars
+from botlib.features.smc.summary import smc_features, summary
 from botlib.models import CycleStatus
-from botlib.sim import SimBroker, SimMarket
-from botlib.smc.features import smc_features, summary
-from botlib.store import Store
-from botlib.wiring import ensure_assets
+from botlib.ops.control import close_now
+from botlib.storage.store import Store
+from botlib.venues.sim import SimBroker, SimMarket
 from tests.conftest import T0
 from tests.ledger import tally
 

@@ -22,21 +22,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botlib.ai_logs import decoded, spend_today
-from botlib.analysts.base import AnalystResult, MarketContext
+from botlib.analysts.llm import ChatModel, cache_key
 from botlib.analysts.openai import DECISION_FORMAT, OpenAIAnalyst
 from botlib.analysts.prompt import build_messages
-from botlib.analysts.validation import decision_problem
 from botlib.clock import ManualClock
-from botlib.engine import Engine
-from botlib.indicators import add_indicators
-from botlib.limits import load_limits, save_limits
-from botlib.llm import ChatModel, LlmCache, cache_key
+from botlib.core.decision_checks import decision_problem
+from botlib.core.engine import Engine
+from botlib.core.risk import RiskLimits, check
+from botlib.features.indicators import add_indicators
+from botlib.features.smc.summary import smc_features, summary
 from botlib.models import Account, Action, AssetSettings, Decision
-from botlib.risk import RiskLimits, check
-from botlib.sim import SimBroker, SimMarket
-from botlib.smc.features import smc_features, summary
-from botlib.store import Store
+from botlib.ops.limits import load_limits, save_limits
+from botlib.ports import AnalystResult, MarketContext
+from botlib.reporting.ai_logs import decoded, spend_today
+from botlib.storage.llm_cache import LlmCache
+from botlib.storage.store import Store
+from botlib.venues.sim import SimBroker, SimMarket
 from tests.conftest import T0, openai_engine, openai_settings
 from tests.fakes.openai_server import (
     FakeOpenAI,
@@ -361,7 +362,7 @@ def test_any_response_body_ends_in_a_validated_decision_or_a_recorded_hold(rig: 
     tally(fuzz_cases=seen.total())
     print(f"hostile bodies: {dict(seen)}")  # "escaped the analyst": held by the engine's net
     assert seen["held"]
-    assert not seen["escaped the analyst"]  # botlib.llm.parse_reply types the body
+    assert not seen["escaped the analyst"]  # botlib.analysts.llm.parse_reply types the body
 
 
 # a corpus of nasty answers, through the SDK and an engine cycle -------------------------------
@@ -513,7 +514,7 @@ CORPUS = [
           ("RecursionError", "LlmOutputError: malformed JSON")),
     Nasty("body-nested-20000-deep", body(DEEP_BODY), "HOLD",
           ("RecursionError", "AnalystError: malformed chat completion"), False),
-    # an OpenAI-compatible endpoint may send any shape: botlib.llm.parse_reply refuses it
+    # an OpenAI-compatible endpoint may send any shape: botlib.analysts.llm.parse_reply refuses it
     Nasty("body-content-is-an-object", body(OBJECT_CONTENT), "HOLD",
           ("AnalystError: malformed chat completion",), False),
 ]  # fmt: skip

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botlib.errors import DataError
-from botlib.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
+from botlib.features.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
 
 
 def random_bars(seed: int, n: int) -> pd.DataFrame:

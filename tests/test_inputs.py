@@ -26,11 +26,14 @@ from typing import Any
 
 import pytest
 
-import botlib.config
+import botlib.app.config
 from botlib.analysts.rules import RulesAnalyst
+from botlib.app.config import Settings, load_settings
+from botlib.app.wiring import ensure_assets
 from botlib.clock import ManualClock
-from botlib.config import Settings, load_settings
-from botlib.control import (
+from botlib.core.engine import Engine
+from botlib.errors import ConfigError, UnknownSymbolError
+from botlib.ops.control import (
     KILL_PHRASE,
     ControlError,
     close_now,
@@ -42,13 +45,10 @@ from botlib.control import (
     set_position_size,
     set_stops,
 )
-from botlib.engine import Engine
-from botlib.errors import ConfigError, UnknownSymbolError
-from botlib.limits import Limits, limits_from_settings, load_limits
-from botlib.queries import dashboard_data
-from botlib.sim import SimBroker, SimMarket
-from botlib.store import Store
-from botlib.wiring import ensure_assets
+from botlib.ops.limits import Limits, limits_from_settings, load_limits
+from botlib.reporting.queries import dashboard_data
+from botlib.storage.store import Store
+from botlib.venues.sim import SimBroker, SimMarket
 from tests.conftest import T0
 
 KNOWN = "known: BTC/USD, SOL/USD"
@@ -359,4 +359,4 @@ def test_good_symbols_are_normalised_and_kept() -> None:
 
 
 def test_allowed_range_example_runs() -> None:
-    assert doctest.testmod(botlib.config).failed == 0
+    assert doctest.testmod(botlib.app.config).failed == 0

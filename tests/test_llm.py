@@ -10,18 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botlib.analysts.base import MarketContext
+from botlib.analysts.llm import LlmOutputError, cache_key, parse_json_object, parse_reply
 from botlib.analysts.openai import DECISION_FORMAT, REFLECTION_FORMAT
+from botlib.analysts.pricing import DEFAULT_PRICES, Price, PriceTable, load_prices
 from botlib.analysts.prompt import PROMPT_BARS, build_messages
 from botlib.analysts.schema import DecisionOutput, smc_reading
 from botlib.errors import ConfigError
-from botlib.indicators import add_indicators
-from botlib.llm import LlmCache, LlmOutputError, cache_key, parse_json_object, parse_reply
+from botlib.features.indicators import add_indicators
+from botlib.features.smc.summary import smc_features, summary
 from botlib.models import Account, AssetSettings, Position
-from botlib.pricing import DEFAULT_PRICES, Price, PriceTable, load_prices
-from botlib.sim import SimMarket
-from botlib.smc.features import smc_features, summary
-from botlib.store import Store
+from botlib.ports import MarketContext
+from botlib.storage.llm_cache import LlmCache
+from botlib.storage.store import Store
+from botlib.venues.sim import SimMarket
 from tests.conftest import T0
 from tests.fakes.openai_server import chat_tokens, completion
 

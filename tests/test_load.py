@@ -25,15 +25,15 @@ from typing import Any
 
 import pytest
 
+from botlib.app.config import Settings, load_settings
+from botlib.app.scheduler import tick
 from botlib.clock import ManualClock
-from botlib.config import Settings, load_settings
-from botlib.invariants import consistency_problems
 from botlib.models import CycleReport
-from botlib.scheduler import tick
-from botlib.soak import LOCKED, prepare_db, soak_symbols
-from botlib.store import Store
-from tests.conftest import KERNEL, T0
+from botlib.storage.store import Store
+from tests.conftest import KERNEL, ROOT, T0
 from tests.ledger import tally
+from tools.invariants import consistency_problems
+from tools.soak import LOCKED, prepare_db, soak_symbols
 
 pytestmark = pytest.mark.notebooks
 
@@ -45,9 +45,9 @@ PACE = 0.25
 READER = """
 import json, sys, threading
 from datetime import datetime
-from botlib.config import load_settings
-from botlib.invariants import read_once
-from botlib.store import Store
+from botlib.app.config import load_settings
+from tools.invariants import read_once
+from botlib.storage.store import Store
 
 stop = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
@@ -155,7 +155,8 @@ def dashboard_reader(db: Path, env: dict[str, str]) -> Iterator[dict[str, Any]]:
     found: dict[str, Any] = {}
     with subprocess.Popen(
         [sys.executable, "-c", READER, str(db), T0.isoformat(), str(PACE)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env | {"PYTHONPATH": str(ROOT)},  # the reader imports the checkout's `tools`
     ) as reader:  # fmt: skip
         try:
             assert reader.stdout is not None and reader.stdout.readline() == "ready\n"

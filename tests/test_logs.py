@@ -3,7 +3,9 @@ import logging
 
 import pytest
 
-from botlib.logs import configure_logging, log_context, register_secrets
+from botlib.app.logs import configure_logging
+from botlib.core.log_tags import log_context
+from botlib.redact import register_secrets
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""`botlib.monitoring` and the activity feed's queries, checked against plain SQL and
-`botlib.analytics` on the full data."""
+"""`botlib.reporting.monitoring` and the activity feed's queries, checked against plain SQL and
+`botlib.reporting.analytics` on the full data."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from botlib.analytics import metrics
-from botlib.limits import Limits
+from botlib.clock import iso
 from botlib.models import AssetSettings
-from botlib.monitoring import equity_curve, read_account, read_performance
-from botlib.store import Store, iso
+from botlib.ops.limits import Limits
+from botlib.reporting.analytics import metrics
+from botlib.reporting.monitoring import equity_curve, read_account, read_performance
+from botlib.storage.store import Store
 from botlib.ui.activity import activity_html, read_activity
 from tests.conftest import T0
 from tests.ui_helpers import copy_db
@@ -38,7 +39,8 @@ def _snapshots(store: Store) -> pd.DataFrame:
 
 
 def _curve(frame: pd.DataFrame, column: str, base: float = 0.0) -> pd.Series:
-    """The full-data curve as `botlib.queries` builds it: one point per time, the last row."""
+    """The full-data curve as `botlib.reporting.queries` builds it: one point per time, the
+    last row."""
     series = pd.Series(frame[column].to_numpy(dtype=float) + base, index=frame["time"])
     return series[~series.index.duplicated(keep="last")]
 

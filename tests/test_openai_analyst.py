@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from botlib.analysts.pricing import DEFAULT_PRICES
 from botlib.clock import ManualClock
-from botlib.pricing import DEFAULT_PRICES
-from botlib.store import Store
+from botlib.storage.store import Store
 from tests.conftest import CANARY_KEY, openai_engine
 from tests.fakes.openai_server import (
     FakeOpenAI,

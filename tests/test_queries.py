@@ -7,19 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from botlib.analytics import max_drawdown_pct, sharpe_ratio, trade_stats
 from botlib.errors import UnknownSymbolError
-from botlib.indicators import WARM_UP
-from botlib.queries import (
+from botlib.features.indicators import WARM_UP
+from botlib.reporting.analytics import max_drawdown_pct, sharpe_ratio, trade_stats
+from botlib.reporting.queries import (
     CHART_WARM_UP,
     account_overview,
     dashboard_data,
     list_assets,
     recent_cycles,
 )
-from botlib.store import Store
+from botlib.storage.store import Store
 from botlib.ui.asset_panel import AssetPanel
-from botlib.ui.shaping import MAX_CANDLES, OVERLAYS
+from botlib.ui.shaping.charts import MAX_CANDLES, OVERLAYS
 from tests.ui_helpers import copy_db
 
 BIG_TABLES = ("market_data", "trades", "equity_snapshots", "cycles", "ai_decision_logs")

@@ -4,7 +4,7 @@ import shlex
 
 import pytest
 
-from botlib.cli import _parser
+from botlib.app.cli import _parser
 from tests.conftest import ROOT
 
 LINES = [
@@ -31,7 +31,7 @@ def test_make_targets_in_the_readme_exist() -> None:
 
 
 def test_every_setting_is_documented() -> None:
-    from botlib.config import Settings
+    from botlib.app.config import Settings
 
     readme = (ROOT / "README.md").read_text()
     names = [

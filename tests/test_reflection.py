@@ -4,9 +4,9 @@ import json
 from datetime import timedelta
 
 from botlib.clock import ManualClock
-from botlib.engine import Engine
-from botlib.reflection import pending_trades, trade_review
-from botlib.store import Store
+from botlib.core.engine import Engine
+from botlib.core.reflection import pending_trades, trade_review
+from botlib.storage.store import Store
 from tests.conftest import CANARY_KEY, openai_engine
 from tests.fakes.openai_server import FakeOpenAI, completion, decision, error
 from tests.test_openai_analyst import buy

@@ -1,7 +1,7 @@
 import pytest
 
+from botlib.core.risk import RiskLimits, TradingState, check, trading_state
 from botlib.models import Account, Action, AssetSettings, Decision, Position
-from botlib.risk import RiskLimits, TradingState, check, trading_state
 
 ASSET = AssetSettings(symbol="BTC/USD", position_size_pct=10, stop_loss_pct=2, take_profit_pct=4)
 RICH = Account(cash=50_000, equity=100_000, buying_power=50_000, mode="sim")

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botlib.analysts.base import MarketContext
 from botlib.analysts.rules import RulesAnalyst
-from botlib.indicators import add_indicators
+from botlib.features.indicators import add_indicators
 from botlib.models import Account, Action, AssetSettings, Position
+from botlib.ports import MarketContext
 from tests.test_indicators import random_bars
 
 ACCOUNT = Account(cash=100_000, equity=100_000, buying_power=100_000, mode="sim")

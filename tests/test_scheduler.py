@@ -5,12 +5,13 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from botlib.clock import ManualClock
-from botlib.config import Settings, load_settings
+from botlib.app.config import Settings, load_settings
+from botlib.app.cycles import CycleRunner
+from botlib.app.scheduler import last_tick, lock_path, run_asset, tick
+from botlib.app.wiring import ensure_assets
+from botlib.clock import ManualClock, iso
 from botlib.errors import ConfigError
-from botlib.scheduler import last_tick, lock_path, run_asset, tick
-from botlib.store import Store, iso
-from botlib.wiring import CycleRunner, ensure_assets
+from botlib.storage.store import Store
 from tests.conftest import T0
 
 # Ticks here run cycles in this process; tests/test_tick_notebooks.py runs them as notebooks.

@@ -28,13 +28,13 @@ from typing import Any
 
 import pytest
 
+from botlib.app.config import load_settings
+from botlib.app.jupyter.serve import run_server, stop_server, wait_until_up
+from botlib.app.scheduler import tick
+from botlib.app.wiring import build_engine, ensure_assets
 from botlib.clock import ManualClock
-from botlib.config import load_settings
 from botlib.errors import BotlibError
-from botlib.scheduler import tick
-from botlib.serve import run_server, stop_server, wait_until_up
-from botlib.store import Store
-from botlib.wiring import build_engine, ensure_assets
+from botlib.storage.store import Store
 from tests.conftest import KERNEL, ROOT, T0
 from tests.fakes.alpaca_server import FakeAlpaca, status
 from tests.fakes.alpaca_state import Fault
@@ -376,7 +376,7 @@ def test_the_remote_access_guide_matches_the_server() -> None:
     """docs/remote-access.md quotes serve.py's defaults and the paths a proxy must carry."""
     import inspect
 
-    from botlib.serve import serve_forever
+    from botlib.app.jupyter.serve import serve_forever
 
     guide = (ROOT / "docs" / "remote-access.md").read_text()
     defaults = inspect.signature(serve_forever).parameters
@@ -401,7 +401,7 @@ def _api_error(status_code: int, body: str) -> Exception:
 def test_regression_a_key_cut_mid_way_by_the_error_summary_is_blanked() -> None:
     """A proxy page echoing the secret across the 120-character cut left 16 characters of it:
     the summary was cut first, and the redactor only knew the whole secret."""
-    from botlib.alpaca.http import trading_client, translate
+    from botlib.venues.alpaca.http import trading_client, translate
 
     trading_client(ALPACA_KEY, ALPACA_SECRET, paper=True, url="http://127.0.0.1:9", timeout_s=1)
     page = _proxy_page().body
@@ -414,9 +414,9 @@ def test_regression_a_key_cut_mid_way_by_the_error_summary_is_blanked() -> None:
 
 def test_building_a_client_registers_its_key_without_the_cli() -> None:
     """A notebook or script that wires its own engine gets the same redaction as the CLI."""
-    from botlib.alpaca.http import trading_client
     from botlib.analysts.openai import make_client
-    from botlib.logs import scrub
+    from botlib.redact import scrub
+    from botlib.venues.alpaca.http import trading_client
 
     alpaca_pair = ("PKREGISTERQZWXVKTLMN", "RegisterSecretQwZxVbNmKjHgPpLsTyUwXzQrVt")
     gateway_key = "gw-RegisterGatewayKeyQzWvKpXr"  # not shaped like sk-…: only registration helps

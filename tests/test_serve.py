@@ -23,8 +23,7 @@ from typing import Any
 
 import pytest
 
-from botlib.errors import ConfigError
-from botlib.serve import (
+from botlib.app.jupyter.serve import (
     NOTEBOOK,
     check_kernel,
     child_env,
@@ -34,7 +33,8 @@ from botlib.serve import (
     voila_config,
     wait_until_up,
 )
-from botlib.voila_guard import V1_PROTOCOL
+from botlib.app.jupyter.voila_guard import V1_PROTOCOL
+from botlib.errors import ConfigError
 from tests.ui_helpers import free_port, voila_kernels, wait_for, websocket_status
 
 PNG = bytes.fromhex(
@@ -239,7 +239,10 @@ def test_serve_forever_stops_voila_on_signal(
     signum: signal.Signals, demo_db: Path, jupyter_env: dict[str, str]
 ) -> None:
     port = free_port()
-    code = f"from botlib.serve import serve_forever; serve_forever({str(demo_db)!r}, {port})"
+    code = (
+        "from botlib.app.jupyter.serve import serve_forever;"
+        f" serve_forever({str(demo_db)!r}, {port})"
+    )
     process = subprocess.Popen([sys.executable, "-c", code], env=jupyter_env)
     voila: list[int] = []
     try:
@@ -488,7 +491,7 @@ def _listening(port: int) -> list[str]:
 
 def test_the_default_bind_address_is_loopback(probed: str) -> None:
     """`botlib serve`'s default and the socket Voila really opens: 127.0.0.1 only."""
-    from botlib.cli import _parser
+    from botlib.app.cli import _parser
 
     assert _parser().parse_args(["serve"]).ip == "127.0.0.1"
     for function in (serve_forever, run_server):

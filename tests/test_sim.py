@@ -5,8 +5,8 @@ import pytest
 from botlib.clock import ManualClock
 from botlib.errors import DataError, OrderRejectedError
 from botlib.models import OrderRequest
-from botlib.sim import SimBroker, SimMarket
-from botlib.store import Store
+from botlib.storage.store import Store
+from botlib.venues.sim import SimBroker, SimMarket
 
 END = datetime(2026, 11, 20, 12, 37, 30, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 
-from botlib.smc import (
+from botlib.features.smc import (
     asian_range,
     fair_value_gaps,
     killzones,

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 
-from botlib.smc import swings
+from botlib.features.smc import swings
 from tests.smc_support import EURUSD, eurusd, frame_and_cut, ohlc, random_ohlc
 
 

@@ -1,4 +1,4 @@
-"""The soak script (`python -m botlib.soak`), kept from rotting by a two-tick run.
+"""The soak script (`python -m tools.soak`), kept from rotting by a two-tick run.
 
 The soak itself is not in the suite (`make soak`); these runs take a few seconds in-process.
 Its consistency checker is what the concurrency and load tests rely on, so it is shown to
@@ -18,19 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from botlib.clock import ManualClock
-from botlib.config import load_settings
-from botlib.invariants import consistency_problems
-from botlib.soak import (
-    SoakReport,
-    main,
-    prepare_db,
-    run_soak,
-    soak_symbols,
-)
-from botlib.store import Store, iso
+from botlib.app.config import load_settings
+from botlib.clock import ManualClock, iso
+from botlib.storage.store import Store
 from tests.conftest import T0
 from tests.ledger import tally
+from tools.invariants import consistency_problems
+from tools.soak import SoakReport, main, prepare_db, run_soak, soak_symbols
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +32,7 @@ def _restore_botlib_logger() -> Iterator[None]:
     """`main` configures the `botlib` logger as a script would; undo it for later tests."""
     logger = logging.getLogger("botlib")
     saved = (list(logger.handlers), logger.level, logger.propagate)
-    soak_log = logging.getLogger("botlib.soak")
+    soak_log = logging.getLogger("botlib.tools.soak")
     soak_level = soak_log.level
     yield
     logger.handlers[:], logger.level, logger.propagate = saved

@@ -22,14 +22,14 @@ from typing import Any
 
 import pytest
 
+from botlib.app.wiring import build_alpaca, ensure_assets
 from botlib.clock import ManualClock
-from botlib.engine import Engine
+from botlib.core.engine import Engine
 from botlib.errors import StoreError
 from botlib.models import CycleStatus, Decision
 from botlib.ports import Analyst
-from botlib.sim import SimBroker, SimMarket
-from botlib.store import Store
-from botlib.wiring import build_alpaca, ensure_assets
+from botlib.storage.store import Store
+from botlib.venues.sim import SimBroker, SimMarket
 from tests.conftest import T0
 from tests.fakes.alpaca_server import FakeAlpaca
 from tests.ledger import tally

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from botlib.errors import StoreError, UnknownSymbolError
 from botlib.models import AssetSettings
-from botlib.store import Store
+from botlib.storage.store import Store
 
 
 def test_migrations_are_idempotent_and_wal_is_on(tmp_path: Path) -> None:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from botlib.clock import ManualClock
-from botlib.config import Settings, load_settings
-from botlib.notebook_runs import PARAMETERS, PruneCounts, archive_path, prune_runs
-from botlib.scheduler import lock_path, tick
-from botlib.store import Store, iso
-from botlib.wiring import ensure_assets
+from botlib.app.config import Settings, load_settings
+from botlib.app.jupyter.notebook_runs import PARAMETERS, PruneCounts, archive_path, prune_runs
+from botlib.app.scheduler import lock_path, tick
+from botlib.app.wiring import ensure_assets
+from botlib.clock import ManualClock, iso
+from botlib.storage.store import Store
 from tests.conftest import CANARY_KEY, KERNEL, ROOT, T0
 
 pytestmark = pytest.mark.notebooks
@@ -280,7 +280,7 @@ def test_a_quiet_botlib_tick_imports_no_papermill_and_leaves_a_heartbeat(
     assert result.returncode == 0, result.stderr[-2000:]
     assert [line.split()[1] for line in result.stdout.splitlines()] == ["skipped", "skipped"]
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
-    assert "botlib.scheduler" in imported  # the import log is what we think it is
+    assert "botlib.app.scheduler" in imported  # the import log is what we think it is
     assert not imported & {"papermill", "nbclient", "jupyter_client", "ipykernel", "zmq"}
     with Store(db, read_only=True) as reader:
         beats = reader.rows("SELECT due, ran, finished_at FROM ticks")

@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from botlib.clock import ManualClock
-from botlib.config import load_settings
-from botlib.limits import save_limits
-from botlib.queries import dashboard_data, list_assets
-from botlib.store import Store, iso
-from botlib.ui import Dashboard, charts  # charts: bqplot, imported warning-free
-from botlib.ui.shaping import money
+from botlib.app.config import load_settings
+from botlib.clock import ManualClock, iso
+from botlib.ops.limits import save_limits
+from botlib.reporting.queries import dashboard_data, list_assets
+from botlib.storage.store import Store
+from botlib.ui import charts
+from botlib.ui.dashboard import Dashboard  # charts: bqplot, imported warning-free
+from botlib.ui.shaping.text import money
 from tests.conftest import T0
 from tests.ui_helpers import copy_db, run_next_cycle
 

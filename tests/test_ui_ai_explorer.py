@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from botlib.ai_logs import LogFilter, query_logs, read_csv, read_json, to_csv, to_json
-from botlib.store import Store
+from botlib.reporting.ai_logs import LogFilter, query_logs, read_csv, read_json, to_csv, to_json
+from botlib.storage.store import Store
 from botlib.ui.ai_explorer import AiLogExplorer
-from botlib.ui.ai_shaping import (
+from botlib.ui.shaping.ai_logs import (
     TABLE_COLUMNS,
     call_label,
     cost_series,
@@ -472,6 +472,6 @@ def test_from_env_reads_botlib_db(ai_db: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_docstring_examples_run() -> None:
     import doctest
 
-    from botlib.ui import ai_shaping
+    from botlib.ui.shaping import ai_logs
 
-    assert doctest.testmod(ai_shaping).failed == 0
+    assert doctest.testmod(ai_logs).failed == 0

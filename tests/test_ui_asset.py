@@ -12,22 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botlib.analytics import metrics
-from botlib.indicators import add_indicators
+from botlib.features.indicators import add_indicators
+from botlib.features.smc import smc_features
 from botlib.models import AssetSettings
-from botlib.queries import DashboardData
-from botlib.sim import SimMarket
-from botlib.smc import smc_features
+from botlib.reporting.analytics import metrics
+from botlib.reporting.queries import DashboardData
 from botlib.ui import asset_panel
 from botlib.ui.asset_panel import PAUSED_BADGE, asset_texts, cost_text, title_html
-from botlib.ui.shaping import (
-    OVERLAYS,
-    chart_data,
-    money,
-    percent,
-    signed_money,
-    slug,
-)
+from botlib.ui.shaping.charts import OVERLAYS, chart_data
+from botlib.ui.shaping.text import money, percent, signed_money, slug
+from botlib.venues.sim import SimMarket
 
 END = datetime(2026, 11, 20, 12, tzinfo=UTC)
 BARS = SimMarket().bars("BTC/USD", "15Min", END, 1200)  # the real simulator's bars

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from botlib.app.config import Settings
+from botlib.app.wiring import build_engine, ensure_assets
 from botlib.clock import ManualClock
-from botlib.config import Settings
-from botlib.control import KILL_PHRASE, set_interval
-from botlib.engine import Engine
+from botlib.core.engine import Engine
 from botlib.errors import ConfigError
-from botlib.limits import load_limits
-from botlib.operator_log import log_action
-from botlib.store import Store
+from botlib.ops.control import KILL_PHRASE, set_interval
+from botlib.ops.limits import load_limits
+from botlib.ops.operator_log import log_action
+from botlib.storage.store import Store
 from botlib.ui.control_panel import ControlPanel, actions_html
-from botlib.wiring import build_engine, ensure_assets
 from tests.conftest import T0
 from tests.test_engine import ScriptedAnalyst, buy, make
 

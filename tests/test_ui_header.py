@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from botlib.limits import Limits
-from botlib.monitoring import AccountStatus, AssetCycle, Heartbeat
+from botlib.ops.limits import Limits
+from botlib.reporting.monitoring import AccountStatus, AssetCycle, Heartbeat
 from botlib.ui.header import (
     Header,
     banner_html,

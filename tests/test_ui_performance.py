@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from botlib.analytics import drawdown
+from botlib.clock import iso
 from botlib.models import AssetSettings
-from botlib.monitoring import read_performance
-from botlib.store import Store, iso
+from botlib.reporting.analytics import drawdown
+from botlib.reporting.monitoring import read_performance
+from botlib.storage.store import Store
 from botlib.ui.performance import MAX_POINTS, PerformanceSection, curve_arrays, metrics_html
 from tests.conftest import T0
 from tests.ui_helpers import copy_db
@@ -38,8 +39,8 @@ def test_section_draws_the_demo_curve_and_table(demo_db: Path, tmp_path: Path) -
 
 
 def test_metrics_table_escapes_labels() -> None:
-    from botlib.analytics import metrics
-    from botlib.monitoring import PerformanceRow
+    from botlib.reporting.analytics import metrics
+    from botlib.reporting.monitoring import PerformanceRow
 
     row = PerformanceRow("<b>X</b>", metrics(pd.Series(dtype=float), pd.Series([1.0]), 1.0), 0, 0)
     assert "&lt;b&gt;X&lt;/b&gt;" in metrics_html([row]) and "<b>X" not in metrics_html([row])

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from botlib.smc import smc_features
-from botlib.ui.smc_shaping import BREAKS, ZONES, smc_chart_data
+from botlib.features.smc import smc_features
+from botlib.ui.shaping.smc import BREAKS, ZONES, smc_chart_data
 from tests.smc_support import random_ohlc
 
 

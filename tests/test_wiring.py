@@ -7,21 +7,15 @@ from pathlib import Path
 import pytest
 
 from botlib.analysts.budget import BudgetGuard
+from botlib.app.backfill import backfill, backfill_to_now
+from botlib.app.config import load_settings
+from botlib.app.cycles import CycleRunner, raise_if_unconfigured, run_cycles
+from botlib.app.wiring import build_engine, ensure_assets
 from botlib.clock import ManualClock
-from botlib.config import load_settings
 from botlib.errors import ConfigError
-from botlib.limits import save_limits
-from botlib.store import Store
-from botlib.wiring import (
-    CycleRunner,
-    backfill,
-    backfill_to_now,
-    build_engine,
-    ensure_assets,
-    raise_if_unconfigured,
-    reports_table,
-    run_cycles,
-)
+from botlib.ops.limits import save_limits
+from botlib.reporting.cycle_record import reports_table
+from botlib.storage.store import Store
 from tests.conftest import T0, openai_settings
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -12,11 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from botlib.analysts.rules import RulesAnalyst
-from botlib.clock import ManualClock
-from botlib.engine import Engine
+from botlib.clock import ManualClock, parse_time
+from botlib.core.engine import Engine
 from botlib.models import CycleReport
-from botlib.sim import SimBroker, SimMarket
-from botlib.store import Store, parse_time
+from botlib.storage.store import Store
+from botlib.venues.sim import SimBroker, SimMarket
 
 
 def copy_db(source: Path, target: Path) -> Path:

@@ -1,11 +1,6 @@
-"""Analysts turn a market context into a `Decision`; see `base` for the shared types."""
+"""Analysts: turn a market context into a `Decision` (types in `botlib.ports`).
 
-from botlib.analysts.base import (
-    AnalystResult,
-    CallRecord,
-    MarketContext,
-    ReflectionResult,
-    TradeReview,
-)
-
-__all__ = ["AnalystResult", "CallRecord", "MarketContext", "ReflectionResult", "TradeReview"]
+`rules` (offline, deterministic) and `openai` (any OpenAI-compatible endpoint, behind the daily
+spend guard of `budget`), with the prompt, the strict output schemas, one chat call with its
+audit facts (`llm`) and the dated price table (`pricing`).
+"""

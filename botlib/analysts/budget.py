@@ -9,19 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from botlib.analysts.base import (
+from botlib.models import Decision
+from botlib.ports import (
+    BUDGET_REACHED,
+    Analyst,
     AnalystResult,
     CallRecord,
+    Clock,
     MarketContext,
     ReflectionResult,
     TradeReview,
 )
-from botlib.models import Decision
-from botlib.ports import Analyst, Clock
 
-__all__ = ["BudgetGuard", "BUDGET_REACHED"]
-
-BUDGET_REACHED = "LLM budget reached"
+__all__ = ["BudgetGuard"]
 
 
 class BudgetGuard:

@@ -14,19 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from botlib.analysts.base import (
-    AnalystResult,
-    CallRecord,
-    MarketContext,
-    ReflectionResult,
-    TradeReview,
-)
+from botlib.analysts.llm import ChatModel, LlmOutputError, LlmReply, parse_json_object
 from botlib.analysts.prompt import REFLECTION_PROMPT, build_messages
 from botlib.analysts.schema import DecisionOutput, ReflectionOutput, response_format
 from botlib.errors import AnalystError
-from botlib.llm import ChatModel, LlmOutputError, LlmReply, parse_json_object
-from botlib.logs import register_secrets, scrub
 from botlib.models import Decision
+from botlib.ports import AnalystResult, CallRecord, MarketContext, ReflectionResult, TradeReview
+from botlib.redact import register_secrets, scrub
 
 if TYPE_CHECKING:
     from openai import OpenAI

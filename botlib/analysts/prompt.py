@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botlib.analysts.base import MarketContext
-from botlib.indicators import INDICATOR_COLUMNS
+from botlib.features.indicators import INDICATOR_COLUMNS
+from botlib.ports import MarketContext
 
 __all__ = ["SYSTEM_PROMPT", "REFLECTION_PROMPT", "PROMPT_BARS", "build_messages", "market_summary"]
 

@@ -9,16 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from botlib.analysts.base import (
-    AnalystResult,
-    CallRecord,
-    MarketContext,
-    ReflectionResult,
-    TradeReview,
-)
 from botlib.analysts.schema import smc_reading
 from botlib.analysts.smc_rules import SmcSetup, exit_setup, long_setup
 from botlib.models import Action, Decision
+from botlib.ports import AnalystResult, CallRecord, MarketContext, ReflectionResult, TradeReview
 
 __all__ = ["RulesAnalyst"]
 

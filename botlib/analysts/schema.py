@@ -5,7 +5,7 @@ can see which structure, liquidity and zone it claims to have used. The models a
 satisfy OpenAI's strict structured-output rules directly (every property required, nullable
 instead of optional, no additional properties), so `pydantic.model_json_schema()` is the
 schema sent; `tests/test_llm_schema.py` checks those rules. Value limits (confidence 0-1, sizes,
-stop sides) are checked after parsing, by `Decision` and `botlib.analysts.validation`.
+stop sides) are checked after parsing, by `Decision` and `botlib.core.decision_checks`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ICT/SMC setups the rules analyst reads from `botlib.smc.summary` (pure, no I/O)."""
+"""ICT/SMC setups the rules analyst reads from `botlib.features.smc.summary` (pure, no I/O)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,3 @@
-"""Read-only Jupyter/Voila dashboard (ipywidgets + bqplot); `notebooks/dashboard.ipynb` shows it."""
-
-from __future__ import annotations
-
-from botlib.ui.dashboard import AssetPanel, Dashboard
-
-__all__ = ["Dashboard", "AssetPanel"]
+"""ipywidgets + bqplot pages: the read-only dashboard, the AI-log explorer, the control panel and
+the backtest report. Widgets take explicit arguments; `botlib.app.jupyter.pages` builds them
+from settings for the notebooks. Pure shaping (numbers, arrays, HTML) lives in `shaping/`."""

@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 import ipywidgets as widgets
 
-from botlib.store import Store, parse_time
-from botlib.ui.shaping import NONE, money, percent, quantity, signed_money
+from botlib.clock import parse_time
+from botlib.storage.store import Store
+from botlib.ui.shaping.text import NONE, money, percent, quantity, signed_money
 
 __all__ = ["ActivityItem", "ActivityFeed", "read_activity", "activity_html", "item_text", "LABELS"]
 

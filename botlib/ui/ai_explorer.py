@@ -21,10 +21,11 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from botlib.ai_logs import Grouping, LogFilter, query_logs, to_csv, to_json, totals
-from botlib.config import load_settings
-from botlib.store import Store
-from botlib.ui.ai_shaping import (
+from botlib.app.config import load_settings
+from botlib.reporting.ai_logs import Grouping, LogFilter, query_logs, to_csv, to_json, totals
+from botlib.storage.store import Store
+from botlib.ui.parts import CSS
+from botlib.ui.shaping.ai_logs import (
     call_label,
     cost_series,
     detail_html,
@@ -35,7 +36,6 @@ from botlib.ui.ai_shaping import (
     table_html,
     token_series,
 )
-from botlib.ui.styles import CSS
 
 with warnings.catch_warnings():
     # see botlib/ui/charts.py: bqscales warns at import time
@@ -273,7 +273,8 @@ class AiLogExplorer:
         return True
 
     def totals(self, by: Grouping = "model") -> pd.DataFrame:
-        """Return `botlib.ai_logs.totals` for the current filters (all matches, not only shown)."""
+        """Return `botlib.reporting.ai_logs.totals` for the current filters (all matches, not
+        only those shown)."""
         try:
             with self._store() as store:
                 return totals(store, by, self.filters())

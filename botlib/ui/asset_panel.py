@@ -14,12 +14,13 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from botlib.queries import DashboardData
+from botlib.reporting.queries import DashboardData
 from botlib.ui.charts import COLORS, PriceChart
 from botlib.ui.parts import stat, value_widgets
-from botlib.ui.shaping import (
+from botlib.ui.shaping.charts import chart_data
+from botlib.ui.shaping.smc import BREAKS, ZONES
+from botlib.ui.shaping.text import (
     NONE,
-    chart_data,
     money,
     percent,
     quantity,
@@ -28,7 +29,6 @@ from botlib.ui.shaping import (
     tone,
     utc_minute,
 )
-from botlib.ui.smc_shaping import BREAKS, ZONES
 
 __all__ = ["ASSET_STATS", "AssetPanel", "PANEL_CSS", "asset_texts", "title_html"]
 

@@ -20,23 +20,16 @@ import numpy as np
 import pandas as pd
 from ipywidgets import HTML, Layout, VBox, Widget
 
-from botlib.backtest_results import BacktestResult
+from botlib.backtest.results import BacktestResult
 from botlib.models import TIMEFRAMES
 from botlib.ports import MarketData
-from botlib.sim import SimMarket
 from botlib.ui.charts import COLORS, PriceChart
-from botlib.ui.downsample import ohlc_buckets
+from botlib.ui.parts import CSS
 from botlib.ui.performance import MAX_POINTS, curve_arrays, drawdown_arrays, line_figure
-from botlib.ui.shaping import (
-    MAX_CANDLES,
-    NONE,
-    OVERLAYS,
-    ChartData,
-    money,
-    signed_money,
-    utc_minute,
-)
-from botlib.ui.styles import CSS
+from botlib.ui.shaping.charts import MAX_CANDLES, OVERLAYS, ChartData
+from botlib.ui.shaping.downsample import ohlc_buckets
+from botlib.ui.shaping.text import NONE, money, signed_money, utc_minute
+from botlib.venues.sim import SimMarket
 
 with warnings.catch_warnings():
     # see botlib/ui/charts.py: bqscales warns at import time

@@ -1,4 +1,5 @@
-"""One asset's bqplot chart: candles with overlays over a volume strip, updated in place."""
+"""One asset's bqplot chart: candles with overlays (indicators, ICT/SMC zones and breaks) over a
+volume strip, updated in place."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ with warnings.catch_warnings():
     )
     from bqplot import OHLC, Axis, Bars, ColorScale, DateScale, Figure, LinearScale, Lines, Scatter
 
-from botlib.ui.shaping import OVERLAYS, ChartData, slug
-from botlib.ui.smc_marks import SmcMarks
+from botlib.ui.shaping.charts import OVERLAYS, ChartData
+from botlib.ui.shaping.smc import BREAKS, ZONES, SmcChartData
+from botlib.ui.shaping.text import slug
 
-__all__ = ["PriceChart", "COLORS"]
+__all__ = ["PriceChart", "SmcMarks", "COLORS"]
 
 COLORS = {
     "up": "#26a69a",
@@ -100,6 +102,55 @@ def _volume_figure(x_scale: DateScale, height: str) -> tuple[Figure, Bars]:
     )
     figure.add_class("botlib-volume")
     return figure, bars
+
+
+class SmcMarks:
+    """The bqplot marks for the overlays, created once and updated in place."""
+
+    def __init__(self, scales: dict[str, object]) -> None:
+        self.zones = {
+            name: Lines(
+                x=_NO_TIMES,
+                y=np.empty((2, 0)),
+                scales=scales,
+                colors=[color, color],
+                fill="between",
+                fill_colors=[color],
+                fill_opacities=[0.12],
+                stroke_width=0.6,
+                opacities=[0.5, 0.5],
+            )
+            for name, (_, color) in ZONES.items()
+        }
+        self.breaks = {
+            name: Scatter(
+                x=_NO_TIMES,
+                y=_NO_VALUES,
+                scales=scales,
+                marker=marker,
+                colors=[color],
+                default_size=36,
+            )
+            for name, (marker, color) in BREAKS.items()
+        }
+
+    @property
+    def marks(self) -> list[Lines | Scatter]:
+        return [*self.zones.values(), *self.breaks.values()]
+
+    def update(self, x: np.ndarray, data: SmcChartData) -> None:
+        for name, mark in self.zones.items():
+            top, bottom = data.zones.get(name, (_NO_VALUES, _NO_VALUES))
+            # bqplot places a curve's label group at its last point: a trailing NaN there makes
+            # an invalid SVG transform, so the arrays end at the last bar with an active zone
+            end = int(np.flatnonzero(np.isfinite(top))[-1]) + 1 if np.isfinite(top).any() else 0
+            with mark.hold_sync():
+                mark.x = x[:end] if end else _NO_TIMES
+                mark.y = np.vstack([top[:end], bottom[:end]]) if end else np.empty((2, 0))
+        for name, scatter in self.breaks.items():
+            bx, by = data.breaks.get(name, (_NO_TIMES, _NO_VALUES))
+            with scatter.hold_sync():
+                scatter.x, scatter.y = bx, by
 
 
 class PriceChart:

@@ -1,6 +1,6 @@
 """The operator's control panel (JupyterLab, not Voila): change settings, close, kill switch.
 
-Every widget only collects input: the `botlib.control` functions validate it, write it and audit
+Every widget only collects input: the `botlib.ops.control` functions validate it, write it and audit
 it, and their message (or error) is shown here. The widgets' own bounds are never relied on. The
 engine (it needs a broker, maybe Alpaca) is built only when a position must be closed. Callbacks
 never raise into the notebook: whatever goes wrong ends up in the message area.
@@ -16,8 +16,10 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from botlib.config import Settings, load_settings
-from botlib.control import (
+from botlib.app.config import Settings, load_settings
+from botlib.core.engine import Engine
+from botlib.models import AssetSettings
+from botlib.ops.control import (
     KILL_PHRASE,
     close_now,
     kill_switch,
@@ -29,10 +31,8 @@ from botlib.control import (
     set_position_size,
     set_stops,
 )
-from botlib.engine import Engine
-from botlib.limits import Limits, load_limits
-from botlib.models import AssetSettings
-from botlib.store import Store
+from botlib.ops.limits import Limits, load_limits
+from botlib.storage.store import Store
 
 __all__ = ["ControlPanel", "AssetRow", "LimitsForm", "KillSwitch"]
 
@@ -177,7 +177,7 @@ class ControlPanel:
     """Per-asset settings, risk limits, close and kill buttons, and the recent operator actions.
 
     `store` must be writable; `engine_factory()` returns the `Engine` that closes positions (built
-    on first use, then kept). `actor` defaults to the OS user (see `botlib.control`).
+    on first use, then kept). `actor` defaults to the OS user (see `botlib.ops.control`).
     """
 
     def __init__(
@@ -208,8 +208,8 @@ class ControlPanel:
     @classmethod
     def from_env(cls, **options: Any) -> ControlPanel:
         """Open the panel on the configured database (`BOTLIB_DB`), trading like the bot does."""
-        from botlib.logs import register_secrets
-        from botlib.wiring import build_engine
+        from botlib.app.wiring import build_engine
+        from botlib.redact import register_secrets
 
         settings = load_settings()
         register_secrets(settings.secret_values())
@@ -281,7 +281,7 @@ class ControlPanel:
         return results
 
     def _row_calls(self, symbol: str, changes: dict[str, Any]) -> list[Callable[[], str]]:
-        """Turn a row's edits into `botlib.control` calls, one audited action each."""
+        """Turn a row's edits into `botlib.ops.control` calls, one audited action each."""
         single: dict[str, Callable[..., str]] = {
             "paused": set_paused,
             "interval_minutes": set_interval,

@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from botlib.app.config import Settings, load_settings
+from botlib.app.jupyter.serve import AI_LOGS_TAB  # the flag `botlib serve --with-ai-logs` sets
 from botlib.clock import SystemClock
-from botlib.config import Settings, load_settings
-from botlib.limits import Limits, load_limits
-from botlib.monitoring import read_account, read_performance
+from botlib.ops.limits import Limits, load_limits
 from botlib.ports import Clock
-from botlib.queries import dashboard_data, list_assets
-from botlib.serve import AI_LOGS_TAB  # the flag `botlib serve --with-ai-logs` sets
-from botlib.store import Store
+from botlib.reporting.monitoring import read_account, read_performance
+from botlib.reporting.queries import dashboard_data, list_assets
+from botlib.storage.store import Store
 from botlib.ui.activity import ActivityFeed, read_activity
 from botlib.ui.asset_panel import PANEL_CSS, AssetPanel
 from botlib.ui.header import Header
+from botlib.ui.parts import CSS
 from botlib.ui.performance import PerformanceSection
-from botlib.ui.styles import CSS
 
 if TYPE_CHECKING:
     from botlib.ui.ai_explorer import AiLogExplorer

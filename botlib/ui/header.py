@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 
 import ipywidgets as widgets
 
-from botlib.monitoring import AccountStatus, Heartbeat, Light
+from botlib.reporting.monitoring import AccountStatus, Heartbeat, Light
 from botlib.ui.parts import stat, value_widgets
-from botlib.ui.shaping import NONE, money, percent, signed_money, slug
+from botlib.ui.shaping.text import NONE, money, percent, signed_money, slug
 
 __all__ = [
     "HEADER_STATS",

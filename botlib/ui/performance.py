@@ -1,7 +1,7 @@
 """The performance section: account equity and drawdown charts, and a metrics table.
 
-The data comes from `botlib.monitoring.read_performance` (SQL aggregates, a curve of at most
-~1000 buckets), and the lines are thinned once more with `minmax_line`, so however long the
+The data comes from `botlib.reporting.monitoring.read_performance` (SQL aggregates, a curve of
+at most ~1000 buckets), and the lines are thinned once more with `minmax_line`, so however long the
 history, the browser receives at most `MAX_POINTS` points per line.
 """
 
@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 from ipywidgets import HTML, HBox, Layout, VBox
 
-from botlib.analytics import drawdown
-from botlib.monitoring import Performance, PerformanceRow
-from botlib.ui.downsample import minmax_line
-from botlib.ui.shaping import NONE, money, percent, signed_money
+from botlib.reporting.analytics import drawdown
+from botlib.reporting.monitoring import Performance, PerformanceRow
+from botlib.ui.shaping.downsample import minmax_line
+from botlib.ui.shaping.text import NONE, money, percent, signed_money
 
 with warnings.catch_warnings():
     # see botlib/ui/charts.py: bqscales warns at import time

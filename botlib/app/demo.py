@@ -1,0 +1,53 @@
+"""`botlib demo`: backfill simulated history, trade in a background loop, serve the dashboard.
+
+Demo assets use 15-minute bars and a 1-minute interval, so the dashboard moves while you watch;
+Ctrl-C (or SIGTERM) stops the loop and Voila, everything the demo started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+
+from botlib.app.backfill import backfill_to_now
+from botlib.app.config import Settings
+from botlib.app.jupyter.serve import serve_forever
+from botlib.app.wiring import ensure_assets
+from botlib.storage.store import Store
+
+__all__ = ["run_demo", "DEMO_ASSET"]
+
+log = logging.getLogger(__name__)
+DEMO_ASSET = {"timeframe": "15Min", "interval_minutes": 1}
+
+
+def run_demo(settings: Settings, days: float, port: int, ip: str) -> int:
+    """Prepare the database, start `botlib run --loop`, serve until interrupted.
+
+    The demo always trades the simulator, even when Alpaca keys are configured.
+    """
+    settings = settings.model_copy(update={"mode": "sim"})
+    with Store(settings.db_path) as store:
+        ensure_assets(store, settings.symbols, **DEMO_ASSET)
+        reports = backfill_to_now(settings, store, days, progress=sys.stderr.isatty())
+    traded = sum(1 for r in reports if r.orders)
+    log.info(
+        "backfilled %d cycles (%d with orders) into %s", len(reports), traded, settings.db_path
+    )
+    loop = subprocess.Popen(
+        [sys.executable, "-m", "botlib", "--db", str(settings.db_path), "run", "--loop"],
+        env=os.environ | {"BOTLIB_MODE": "sim"},
+        start_new_session=True,  # Ctrl-C reaches only us; we stop the loop in order
+    )
+    try:
+        return serve_forever(settings.db_path, port, ip, ai_logs=True)
+    finally:
+        loop.terminate()
+        try:
+            loop.wait(15)
+        except subprocess.TimeoutExpired:
+            loop.kill()
+            loop.wait(5)
+        log.info("demo stopped")

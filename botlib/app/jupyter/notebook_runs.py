@@ -1,0 +1,312 @@
+"""Cycles as papermill notebooks: each due asset's cycle runs `trading_cycle.ipynb`, archived.
+
+The executed notebook under `<runs>/YYYY-MM-DD/<cycle_id>.ipynb` is the human-readable record
+of that cycle (bars, indicators, prompt, decision, risk, orders); the `cycles` row links it in
+`notebook_path`. Papermill (and the engine) are imported only when a cycle is due, so a quiet
+tick stays light and starts no kernel. Parameters come from an allowlist (`PARAMETERS`): keys
+reach the kernel through its environment, never through the notebook. `prune_runs` bounds the
+archive.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import botlib
+from botlib.app.config import Settings
+from botlib.clock import ManualClock, parse_time
+from botlib.errors import ConfigError
+from botlib.models import CycleReport, CycleStatus
+from botlib.ports import Clock
+from botlib.redact import scrub
+from botlib.storage.store import Store
+
+if TYPE_CHECKING:
+    from botlib.ops.alerts import Alerts
+
+__all__ = [
+    "CYCLE_NOTEBOOK",
+    "PARAMETERS",
+    "NotebookRunner",
+    "PruneCounts",
+    "archive_path",
+    "cycle_notebook",
+    "notebook_parameters",
+    "prune_runs",
+]
+
+log = logging.getLogger(__name__)
+
+CYCLE_NOTEBOOK = Path(botlib.__file__).resolve().parents[1] / "notebooks" / "trading_cycle.ipynb"
+PARAMETERS = ("symbol", "db", "mode", "cycle_id", "at")  # all a tick ever passes: no secrets
+CELL_TIMEOUT_S = 600  # a hung cell must not hold the tick lock (and every later tick) for ever
+# ipykernel warns on every start that its localhost TCP sockets are unencrypted (they carry
+# HMAC-signed messages only this user can sign): one line per cycle in the cron log is noise.
+_KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+_CYCLE_TIME = re.compile(r"^(\d{8}T\d{6})-")  # new_cycle_id starts with the cycle's UTC time
+
+
+def cycle_notebook(settings: Settings) -> Path:
+    """Return the notebook a tick runs: BOTLIB_CYCLE_NOTEBOOK, else the project's own."""
+    return settings.cycle_notebook or CYCLE_NOTEBOOK
+
+
+def archive_path(runs_dir: Path | str, cycle_id: str, day: datetime) -> Path:
+    """Return where a cycle's executed notebook is kept: `<runs>/YYYY-MM-DD/<cycle_id>.ipynb`."""
+    return Path(runs_dir) / f"{day.astimezone(UTC):%Y-%m-%d}" / f"{cycle_id}.ipynb"
+
+
+def notebook_parameters(
+    settings: Settings, symbol: str, cycle_id: str, clock: Clock
+) -> dict[str, str]:
+    """Return the notebook's parameters, built from `PARAMETERS` only (never from settings' keys).
+
+    `at` fixes the kernel's clock only when the tick's own clock is simulated.
+    """
+    params = {
+        "symbol": symbol,
+        "db": str(Path(settings.db_path).absolute()),
+        "mode": settings.resolved_mode,
+        "cycle_id": cycle_id,
+    }
+    if isinstance(clock, ManualClock):
+        params["at"] = clock.now().isoformat()
+    assert set(params) <= set(PARAMETERS)
+    return params
+
+
+class NotebookRunner:
+    """Run due assets' cycles through papermill, one kernel per cycle, for a tick.
+
+    A setup that cannot trade at all (a missing key) fails in this process first, with the
+    same recorded reason an in-process cycle gives, so no kernel starts for nothing.
+    """
+
+    def __init__(self, settings: Settings, store: Store, clock: Clock, day: datetime) -> None:
+        from botlib.app.cycles import CycleRunner
+
+        self.settings, self.store, self.clock, self.day = settings, store, clock, day
+        self.in_process = CycleRunner(settings, store, clock)
+
+    def run(self, symbol: str) -> CycleReport:
+        """Run the symbol's cycle notebook; a failed notebook fails only this cycle."""
+        asset = self.store.get_asset(symbol)
+        try:
+            self.in_process.engine_for(asset.analyst or self.settings.resolved_analyst)
+        except ConfigError:
+            return self.in_process.run(symbol)  # records the failure, the fix in its reason
+        from botlib.core.engine import new_cycle_id
+
+        now = self.clock.now()
+        cycle_id = new_cycle_id(symbol, now)
+        out = archive_path(self.settings.runs_dir, cycle_id, self.day)
+        params = notebook_parameters(self.settings, symbol, cycle_id, self.clock)
+        try:
+            _execute(cycle_notebook(self.settings), out, params, self.settings.kernel)
+        except Exception as exc:
+            return self._failed(symbol, cycle_id, now, out, _failure_reason(exc))
+        return self._finished(symbol, cycle_id, now, out)
+
+    def _finished(self, symbol: str, cycle_id: str, now: datetime, out: Path) -> CycleReport:
+        row = self._row(cycle_id)
+        if row is None:  # not due or paused by the time the kernel looked: nothing happened
+            log.warning("%s: the notebook ran no cycle; see %s", symbol, out)
+            return CycleReport("-", symbol, CycleStatus.SKIPPED, reason=f"no cycle ran ({out})")
+        if row["status"] == "running":
+            return self._failed(symbol, cycle_id, now, out, "the notebook ended mid-cycle")
+        self._link(cycle_id, out)
+        return self._report(row)
+
+    def _failed(
+        self, symbol: str, cycle_id: str, now: datetime, out: Path, reason: str
+    ) -> CycleReport:
+        """Record a notebook that raised: the cycle fails, unless the engine had finished it."""
+        reason = scrub(reason)
+        log.warning("%s: the cycle notebook failed: %s", symbol, reason)
+        row = self._row(cycle_id)
+        if row is not None and row["status"] != "running":
+            self._link(cycle_id, out)  # the cycle itself completed; the record shows the error
+            report = self._report(row)
+            return _with_note(report, f"the notebook failed afterwards: {reason}")
+        store, finished = self.store, self.clock.now()
+        if row is not None:  # the kernel died mid-cycle: say how far it got
+            reason = f"{reason}; interrupted {store.cycle_stage(cycle_id)}"
+        if row is None:
+            mode, analyst = self.settings.resolved_mode, self._analyst(symbol)
+            store.start_cycle(cycle_id, symbol, now, mode=mode, analyst=analyst)
+        store.finish_cycle(cycle_id, finished, status="failed", reason=reason, error="notebook")
+        store.update_asset(symbol, last_cycle_at=now)  # retried next interval, not every tick
+        self._link(cycle_id, out)
+        self._alert_streak(symbol, finished, cycle_id)
+        details = {"error": "notebook"}
+        return CycleReport(cycle_id, symbol, CycleStatus.FAILED, reason=reason, details=details)
+
+    def _row(self, cycle_id: str) -> dict[str, Any] | None:
+        found = self.store.rows("SELECT * FROM cycles WHERE id = ?", [cycle_id])
+        return found[0] if found else None
+
+    def _link(self, cycle_id: str, out: Path) -> None:
+        if out.exists():
+            with self.store.transaction():
+                self.store.db.execute(
+                    "UPDATE cycles SET notebook_path = ? WHERE id = ?",
+                    [str(out.absolute()), cycle_id],
+                )
+
+    def _report(self, row: dict[str, Any]) -> CycleReport:
+        orders = self.store.rows(
+            "SELECT client_order_id FROM trades WHERE cycle_id = ? ORDER BY id", [row["id"]]
+        )
+        return CycleReport(
+            row["id"],
+            row["symbol"],
+            CycleStatus(row["status"]),
+            reason=row["reason"] or "",
+            bar_time=parse_time(row["bar_time"]),
+            action=row["action"],
+            exit_reason=row["exit_reason"],
+            orders=tuple(o["client_order_id"] for o in orders),
+            equity=row["equity"],
+            decision_id=row["decision_id"],
+            details={"error": row["error"]} if row["error"] else {},
+        )
+
+    def _analyst(self, symbol: str) -> str:
+        return self.store.get_asset(symbol).analyst or self.settings.resolved_analyst
+
+    def _alert_streak(self, symbol: str, now: datetime, cycle_id: str) -> None:
+        """Alert once the symbol's last K cycles failed, as the engine does for its failures."""
+        from botlib.core.cycle_alerts import CycleAlerts
+
+        watch = CycleAlerts(self._alerts(), self.settings.failure_alert_after)
+        watch.after_failure(symbol, now, cycle_id)
+
+    def _alerts(self) -> Alerts:
+        from botlib.app.wiring import build_alerts
+        from botlib.ops.alerts import Alerts
+
+        try:
+            return build_alerts(self.settings, self.store)
+        except ConfigError:  # a bad webhook URL: the failure itself is still recorded
+            return Alerts(self.store)
+
+
+def _execute(notebook: Path, out: Path, params: dict[str, str], kernel: str) -> None:
+    import papermill
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(
+        str(notebook),
+        str(out),
+        parameters=params,
+        kernel_name=kernel,
+        progress_bar=False,
+        execution_timeout=CELL_TIMEOUT_S,
+        extra_arguments=_KERNEL_ARGS,
+    )
+
+
+def _failure_reason(exc: Exception) -> str:
+    """Say which cell raised what (papermill's error), or why the notebook could not run."""
+    if type(exc).__name__ == "PapermillExecutionError":
+        cell, ename, evalue = (getattr(exc, k, "?") for k in ("exec_count", "ename", "evalue"))
+        return f"cell {cell}: {ename}: {evalue}"
+    reason = f"the cycle notebook could not run: {type(exc).__name__}: {exc}"
+    if type(exc).__name__ == "NoSuchKernel":
+        reason += (
+            " (install it: python -m ipykernel install --sys-prefix --name botlib;"
+            " or set BOTLIB_KERNEL, or BOTLIB_TICK_NOTEBOOKS=false)"
+        )
+    return reason
+
+
+def _with_note(report: CycleReport, note: str) -> CycleReport:
+    return replace(report, reason=f"{report.reason}; {note}" if report.reason else note)
+
+
+@dataclass(frozen=True)
+class PruneCounts:
+    """What one pruning pass did to the archive."""
+
+    kept: int = 0
+    deleted: int = 0  # of them, notebooks no cycle row knew:
+    orphans: int = 0
+    folders: int = 0  # empty date folders removed
+
+
+def prune_runs(
+    store: Store, runs_dir: Path | str, now: datetime, keep_days: int, keep_hours: int
+) -> PruneCounts:
+    """Delete archived notebooks past their retention; unlink them from their cycles.
+
+    Cycles that traded or failed keep theirs `keep_days` days, the rest (and files no cycle
+    row knows) `keep_hours` hours. A notebook's age is the time its name starts with (the
+    cycle id's UTC time), else its file time. Cheap: a directory listing and two queries.
+    """
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return PruneCounts()
+    files = sorted(root.glob("*/*.ipynb"))
+    every, routine = now - timedelta(days=keep_days), now - timedelta(hours=keep_hours)
+    aged = [(f, t) for f in files if (t := _run_time(f)) < max(every, routine)]
+    important = _cycle_importance(store, [f.stem for f, _ in aged])
+    doomed = [f for f, t in aged if t < every or (t < routine and not important.get(f.stem, False))]
+    for f in doomed:
+        f.unlink(missing_ok=True)
+    linked = [f.stem for f in doomed if f.stem in important]
+    _unlink_rows(store, linked)
+    folders = _remove_empty_folders(root)
+    if doomed:
+        log.info("pruned %d archived notebooks from %s", len(doomed), root)
+    return PruneCounts(len(files) - len(doomed), len(doomed), len(doomed) - len(linked), folders)
+
+
+def _run_time(path: Path) -> datetime:
+    found = _CYCLE_TIME.match(path.stem)
+    if found:
+        return datetime.strptime(found[1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
+    return (items[i : i + size] for i in range(0, len(items), size))
+
+
+def _cycle_importance(store: Store, cycle_ids: list[str]) -> dict[str, bool]:
+    """Map each known cycle id to whether it traded or failed (unknown ids are left out)."""
+    found: dict[str, bool] = {}
+    for chunk in _chunks(cycle_ids):
+        marks = ",".join("?" * len(chunk))
+        for row in store.rows(f"SELECT id, status FROM cycles WHERE id IN ({marks})", chunk):
+            found[row["id"]] = row["status"] == "failed"
+        traded = store.rows(
+            f"SELECT DISTINCT cycle_id FROM trades WHERE cycle_id IN ({marks})",
+            chunk,
+        )
+        found.update((row["cycle_id"], True) for row in traded if row["cycle_id"] in found)
+    return found
+
+
+def _unlink_rows(store: Store, cycle_ids: list[str]) -> None:
+    with store.transaction():
+        for chunk in _chunks(cycle_ids):
+            marks = ",".join("?" * len(chunk))
+            store.db.execute(
+                f"UPDATE cycles SET notebook_path = NULL WHERE id IN ({marks})",
+                chunk,
+            )
+
+
+def _remove_empty_folders(root: Path) -> int:
+    removed = 0
+    for folder in sorted(root.iterdir()):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            removed += 1
+    return removed

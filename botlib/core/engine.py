@@ -1,0 +1,353 @@
+"""One trading cycle for one asset: bars, indicators, exits, analyst, risk, order, records.
+
+The engine owns nothing external: market, broker, analyst, store and clock are passed in, so the
+demo, the tests and (later) backtests and Alpaca runs share this exact code path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from botlib.clock import SystemClock, iso
+from botlib.core.cycle_alerts import CycleAlerts, account_status
+from botlib.core.decision_checks import decision_problem
+from botlib.core.due import skip_reason, skip_reason_in
+from botlib.core.execution import Executor
+from botlib.core.failpoints import failpoint
+from botlib.core.log_tags import log_context
+from botlib.core.reconcile import reconcile
+from botlib.core.reflection import reflect_pending
+from botlib.core.risk import RiskLimits, check
+from botlib.errors import BotlibError, DataError, StaleDataError
+from botlib.features.indicators import (
+    INDICATOR_COLUMNS,
+    add_indicators,
+    checked_price,
+    validate_bars,
+)
+from botlib.features.smc.summary import smc_features, summary
+from botlib.features.window import window_length, window_start
+from botlib.models import TIMEFRAMES, AssetSettings, CycleReport, CycleStatus, Decision, Position
+from botlib.ops.alerts import Alerts
+from botlib.ports import (
+    Analyst,
+    AnalystResult,
+    Broker,
+    CallRecord,
+    Clock,
+    MarketContext,
+    MarketData,
+)
+from botlib.storage.store import Store
+
+__all__ = [
+    "Engine",
+    "client_order_id",
+    "new_cycle_id",
+    "skip_reason",
+    "skip_reason_in",
+]
+
+log = logging.getLogger(__name__)
+
+
+def client_order_id(symbol: str, bar_time: datetime, action: str) -> str:
+    """Derive the order id from symbol, bar and action, so a rerun can never order twice."""
+    return f"{symbol.replace('/', '')}-{bar_time:%Y%m%dT%H%M}-{action.lower()}"
+
+
+def new_cycle_id(symbol: str, now: datetime) -> str:
+    """Name a cycle by its time and symbol (sortable, readable), made unique by a random tail."""
+    return f"{now:%Y%m%dT%H%M%S}-{symbol.replace('/', '')}-{uuid.uuid4().hex[:6]}"
+
+
+class Engine:
+    def __init__(
+        self,
+        market: MarketData,
+        broker: Broker,
+        analyst: Analyst,
+        store: Store,
+        risk: RiskLimits | None = None,
+        clock: Clock | None = None,
+        alerts: Alerts | None = None,
+        failure_alert_after: int = 3,
+    ) -> None:
+        self.market, self.broker, self.analyst, self.store = market, broker, analyst, store
+        self.risk = risk or RiskLimits()
+        self.clock = clock or SystemClock()
+        self.executor = Executor(broker, store)
+        self.alerts = alerts
+        self.watch = CycleAlerts(alerts, failure_alert_after)
+
+    def skip_reason(self, asset: AssetSettings, now: datetime) -> str | None:
+        """Say why the asset should not run now (paused, not due), or None when it is due."""
+        return skip_reason_in(self.store, asset, now)
+
+    def run_cycle(
+        self, symbol: str, *, force: bool = False, cycle_id: str | None = None
+    ) -> CycleReport:
+        """Run one cycle; never raises for market, analyst or broker trouble (it records it).
+
+        A paused asset's cycle (forced, or due while it holds a position) enforces exits only.
+        `cycle_id` lets a caller that named the cycle beforehand (the papermill tick) keep it.
+        """
+        now = self.clock.now()
+        asset = self.store.get_asset(symbol)
+        reason = None if force else self.skip_reason(asset, now)
+        if reason:
+            return CycleReport(
+                cycle_id="-", symbol=symbol, status=CycleStatus.SKIPPED, reason=reason
+            )
+        cycle_id = cycle_id or new_cycle_id(symbol, now)
+        self.store.fail_running_cycles(symbol, now)
+        self.store.start_cycle(
+            cycle_id, symbol, now, mode=self.broker.mode, analyst=self.analyst.name
+        )
+        with log_context(cycle_id, symbol):
+            report = self._guarded(cycle_id, asset, now)
+            log.info("cycle %s", report.summary())
+        self.store.update_asset(symbol, last_cycle_at=now)
+        return report
+
+    def _guarded(self, cycle_id: str, asset: AssetSettings, now: datetime) -> CycleReport:
+        try:
+            return self._run(cycle_id, asset, now)
+        except StaleDataError as exc:  # nothing new to decide on: skipped, not failed
+            self.store.finish_cycle(cycle_id, now, status="skipped", reason=str(exc))
+            self.watch.stale(asset.symbol, str(exc), now, cycle_id)
+            return CycleReport(cycle_id, asset.symbol, CycleStatus.SKIPPED, reason=str(exc))
+        except BotlibError as exc:
+            return self._fail(cycle_id, asset.symbol, now, str(exc), type(exc).__name__)
+        except Exception as exc:  # a crash must still leave a consistent, explained record
+            log.exception("cycle crashed")
+            return self._fail(cycle_id, asset.symbol, now, f"{type(exc).__name__}: {exc}", "crash")
+
+    def _fail(self, cycle_id: str, symbol: str, now: datetime, why: str, kind: str) -> CycleReport:
+        self.store.finish_cycle(cycle_id, now, status="failed", reason=why, error=kind)
+        self.watch.after_failure(symbol, now, cycle_id)
+        return CycleReport(cycle_id, symbol, CycleStatus.FAILED, reason=why)
+
+    def _run(self, cycle_id: str, asset: AssetSettings, now: datetime) -> CycleReport:
+        bars = self._features(asset, now)
+        bar_time = bars.index[-1].to_pydatetime()
+        # a NaN/inf/zero price must fail the cycle before exits, sizing or the broker see it
+        price = checked_price(asset.symbol, self.market.latest_price(asset.symbol, now))
+        position = reconcile(self.store, self.broker, self.executor, asset, now, cycle_id)
+        exit_report = self._enforce_exits(cycle_id, asset, bars.iloc[-1], bar_time, position, now)
+        if exit_report is not None:
+            return exit_report
+        if asset.paused:
+            note = "paused: no new decisions; stop-loss and take-profit still watched"
+            return self._finish(cycle_id, asset.symbol, now, bar_time, _Outcome("PAUSED", note))
+        smc = summary(bars, features=smc_features(bars))
+        context = MarketContext(
+            asset.symbol, now, bars, asset, self.broker.account(), position, price, smc
+        )
+        called_at = datetime.now(UTC)  # the real wall clock, beside the (maybe simulated) `now`
+        result = self._ask(context)
+        self.watch.budget(result.call.error, now, cycle_id)
+        decision_id = self._log_decision(cycle_id, context, result, called_at)
+        failpoint("cycle.after_decision")
+        return self._act(cycle_id, asset, context, result.decision, decision_id, bar_time)
+
+    def _features(self, asset: AssetSettings, now: datetime) -> pd.DataFrame:
+        minutes = TIMEFRAMES[asset.timeframe]
+        bars = self.market.bars(asset.symbol, asset.timeframe, now, window_length(now, minutes))
+        validate_bars(bars)
+        width = timedelta(minutes=minutes)
+        if bars.index[-1] + width < now - 3 * width:
+            raise StaleDataError(f"stale data: last bar {bars.index[-1]:%Y-%m-%d %H:%M}Z")
+        self._save_new_bars(asset, bars)
+        bars = bars[
+            bars.index >= window_start(bars.index[-1], minutes)
+        ]  # see botlib.features.window
+        features = add_indicators(bars)
+        last = features.iloc[-1][list(INDICATOR_COLUMNS)]
+        if not all(math.isfinite(float(v)) for v in last):
+            raise DataError("indicators are not defined on the last bar (too little history)")
+        return features
+
+    def _save_new_bars(self, asset: AssetSettings, bars: pd.DataFrame) -> None:
+        found = self.store.rows(
+            "SELECT max(ts) AS ts FROM market_data WHERE symbol = ? AND timeframe = ?",
+            [asset.symbol, asset.timeframe],
+        )
+        newest = found[0]["ts"]
+        fresh = bars if newest is None else bars[bars.index > pd.Timestamp(newest)]
+        if len(fresh):
+            self.store.save_bars(asset.symbol, asset.timeframe, fresh)
+
+    def _enforce_exits(
+        self,
+        cycle_id: str,
+        asset: AssetSettings,
+        bar: pd.Series,
+        bar_time: datetime,
+        position: Position | None,
+        now: datetime,
+    ) -> CycleReport | None:
+        booked = self.store.get_position(asset.symbol)
+        if position is None or booked is None:
+            return None
+        stop, take = booked["stop_loss"], booked["take_profit"]
+        reason = None
+        if stop is not None and bar["low"] <= stop:
+            reason = "stop_loss"  # checked first: if both are touched, assume the worse
+        elif take is not None and bar["high"] >= take:
+            reason = "take_profit"
+        if reason is None:
+            return None
+        cid = client_order_id(asset.symbol, bar_time, "exit")
+        note, orders = self.executor.close(cycle_id, None, asset.symbol, position, cid, reason, now)
+        outcome = _Outcome(action="EXIT", note=note, orders=orders, exit_reason=reason)
+        return self._finish(cycle_id, asset.symbol, now, bar_time, outcome)
+
+    def _ask(self, context: MarketContext) -> AnalystResult:
+        """Call the analyst; a failure or an unusable decision becomes a logged HOLD.
+
+        A rejected decision keeps its call record, so its tokens and cost are still logged.
+        """
+        try:
+            result = self.analyst.decide(context)
+        except Exception as exc:
+            log.warning("analyst failed: %s: %s", type(exc).__name__, exc)
+            hold = Decision.hold(context.symbol, f"analyst failed: {type(exc).__name__}")
+            error = f"{type(exc).__name__}: {exc}"
+            return AnalystResult(hold, self.analyst.name, call=CallRecord(error=error))
+        problem = decision_problem(result.decision, context)
+        if problem is None:
+            return result
+        log.warning("decision rejected: %s", problem)
+        return replace(
+            result,
+            decision=Decision.hold(context.symbol, f"rejected: {problem}"),
+            call=replace(result.call, error=f"InvalidDecision: {problem}"),
+        )
+
+    def _log_decision(
+        self, cycle_id: str, context: MarketContext, result: AnalystResult, called_at: datetime
+    ) -> int:
+        d = result.decision
+        return self.store.log_decision(
+            {
+                "cycle_id": cycle_id,
+                "symbol": context.symbol,
+                "created_at": iso(context.now),
+                "called_at": iso(called_at),
+                "last_bar_time": iso(context.last_bar_time),
+                "analyst": result.analyst,
+                "model": result.model,
+                "request": result.request,
+                "action": d.action.value,
+                "confidence": d.confidence,
+                "position_size_pct": d.position_size_pct,
+                "stop_loss": d.stop_loss,
+                "take_profit": d.take_profit,
+                "reasoning": d.reasoning,
+            }
+            | result.call.columns()
+        )
+
+    def _act(
+        self,
+        cycle_id: str,
+        asset: AssetSettings,
+        context: MarketContext,
+        decision: Decision,
+        decision_id: int,
+        bar_time: datetime,
+    ) -> CycleReport:
+        status = account_status(self.store, context.account.equity, context.now, self.risk)
+        if status.halted:
+            self.watch.halted(status, context.now, cycle_id)
+        verdict = check(
+            decision,
+            asset=asset,
+            account=context.account,
+            position=context.position,
+            price=context.price,
+            client_order_id=client_order_id(asset.symbol, bar_time, decision.action.value),
+            status=status,
+            limits=self.risk,
+        )
+        outcome = _Outcome(
+            action=decision.action.value,
+            note=verdict.reason,
+            decision_id=decision_id,
+            fields={
+                "risk_verdict": "approved" if verdict.approved else "denied",
+                "risk_reason": verdict.reason,
+                "decision_id": decision_id,
+            },
+        )
+        order = verdict.order
+        if order is not None and order.side == "buy":
+            outcome.note, outcome.orders = self.executor.open(
+                cycle_id, decision_id, verdict, context.now
+            )
+        elif order is not None and context.position is not None:
+            outcome.note, outcome.orders = self.executor.close(
+                cycle_id, decision_id, asset.symbol, context.position,
+                order.client_order_id, "signal", context.now,
+            )  # fmt: skip
+        return self._finish(cycle_id, asset.symbol, context.now, bar_time, outcome)
+
+    def _finish(
+        self, cycle_id: str, symbol: str, now: datetime, bar_time: datetime, outcome: _Outcome
+    ) -> CycleReport:
+        failpoint("cycle.before_finish")
+        account = self.broker.account()
+        price = self.market.latest_price(symbol, now)
+        with self.store.transaction():
+            self.executor.snapshot(cycle_id, symbol, account, price, now)
+            self.store.finish_cycle(
+                cycle_id,
+                now,
+                status="ok",
+                reason=outcome.note,
+                bar_time=bar_time,
+                action=outcome.action,
+                exit_reason=outcome.exit_reason,
+                equity=account.equity,
+                **outcome.fields,
+            )
+        self._reflect(cycle_id, symbol, now)  # after the commit: a model call takes seconds
+        return CycleReport(
+            cycle_id,
+            symbol,
+            CycleStatus.OK,
+            reason=outcome.note,
+            bar_time=bar_time,
+            action=outcome.action,
+            exit_reason=outcome.exit_reason,
+            orders=outcome.orders,
+            equity=account.equity,
+            decision_id=outcome.decision_id,
+        )
+
+    def _reflect(self, cycle_id: str, symbol: str, now: datetime) -> None:
+        """Reflect on trades closed so far (outside a transaction: a model call takes seconds)."""
+        try:
+            reflect_pending(self.store, self.analyst, symbol, now, cycle_id)
+        except Exception:  # reflections are advisory: never fail the cycle over one
+            log.exception("reflections could not be written")
+
+
+@dataclass
+class _Outcome:
+    """What a cycle decided and did, gathered for the cycle row and the report."""
+
+    action: str
+    note: str
+    orders: tuple[str, ...] = ()
+    exit_reason: str | None = None
+    decision_id: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)

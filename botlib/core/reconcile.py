@@ -1,0 +1,97 @@
+"""Reconciliation at the start of each cycle: the broker's positions and orders are the truth.
+
+After a crash, a manual trade in Alpaca's web UI or a partial fill, the bot's `positions` table
+can disagree with the account. First each order the bot wrote down but never booked (a pending
+intent: the process died between submit and booking, or the order had not filled yet) is
+looked up by its client id and booked or closed; then positions are compared. Each difference
+is corrected and recorded in `reconciliations` (and logged), so an operator can see what
+changed and why.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from botlib.clock import iso
+from botlib.core.execution import Executor
+from botlib.models import AssetSettings, Position
+from botlib.ports import Broker
+from botlib.storage.store import Store
+
+__all__ = ["reconcile"]
+
+log = logging.getLogger(__name__)
+
+
+def _record(
+    store: Store, now: datetime, cycle_id: str | None, symbol: str, kind: str,
+    db_qty: float | None, broker_qty: float | None, detail: str,
+) -> None:  # fmt: skip
+    log.warning("reconciliation: %s %s (db %s, broker %s): %s", kind, symbol, db_qty,
+                broker_qty, detail)  # fmt: skip
+    with store.transaction():
+        store.db.table("reconciliations").insert(
+            {"ts": iso(now), "cycle_id": cycle_id, "symbol": symbol, "kind": kind,
+             "db_qty": db_qty, "broker_qty": broker_qty, "detail": detail}
+        )  # fmt: skip
+
+
+def reconcile(
+    store: Store,
+    broker: Broker,
+    executor: Executor,
+    asset: AssetSettings,
+    now: datetime,
+    cycle_id: str | None = None,
+) -> Position | None:
+    """Make the bot's position for `asset` match the broker's; return the broker's position."""
+    symbol = asset.symbol
+    for intent in store.pending_intents(symbol):
+        _resolve(store, broker, executor, intent, now, cycle_id)
+    held = broker.position(symbol)
+    booked = store.get_position(symbol)
+    booked_qty = None if booked is None else float(booked["qty"])
+    if held is not None and booked is None:
+        executor.adopt_position(asset, held, now)
+        why = "a position the bot did not know (manual trade or lost write): default SL/TP"
+        _record(store, now, cycle_id, symbol, "adopted", None, held.qty, why)
+    elif held is None and booked is not None:
+        store.set_position(symbol, None)
+        _record(store, now, cycle_id, symbol, "cleared", booked_qty, None,
+                "the broker holds nothing (closed outside the bot)")  # fmt: skip
+    elif held is not None and booked_qty is not None and not _same(held.qty, booked_qty):
+        store.set_position(
+            symbol,
+            {"qty": held.qty, "avg_entry_price": held.avg_entry_price, "updated_at": iso(now)},
+        )
+        _record(store, now, cycle_id, symbol, "qty_corrected", booked_qty, held.qty,
+                "quantity differs (partial fill, fee or manual trade)")  # fmt: skip
+    return held
+
+
+def _resolve(
+    store: Store, broker: Broker, executor: Executor, intent: dict[str, Any], now: datetime,
+    cycle_id: str | None,
+) -> None:  # fmt: skip
+    """Settle one pending intent from the broker's record of its order."""
+    cid, symbol = intent["client_order_id"], intent["symbol"]
+    order = broker.get_order_by_client_id(cid)
+    if order is None:
+        store.resolve_intent(cid, "not_sent", now, "the broker never received it")
+        _record(store, now, cycle_id, symbol, "order_not_sent", None, None,
+                f"order {cid} was written down but never reached the broker")  # fmt: skip
+    elif order.is_open and order.filled_qty <= 0:
+        log.info("order %s is still %s at the broker", cid, order.status)
+    elif order.filled_qty > 0:
+        executor.book(intent, order, now)
+        _record(store, now, cycle_id, symbol, "order_recovered", None, order.filled_qty,
+                f"{order.side} {cid} filled at the broker but was not booked: booked now"
+                f" for cycle {intent['cycle_id']}")  # fmt: skip
+    else:
+        store.resolve_intent(cid, "unfilled", now, f"ended {order.status} without a fill")
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1.0)
