@@ -20,7 +20,7 @@ KERNEL := botlib
 help:
 	@echo "make demo   - set up .venv, backfill simulated history, trade BTC/USD + SOL/USD, serve the dashboard"
 	@echo "make test   - set up .venv and run the whole suite (lint, pytest, nbval, browser test)"
-	@echo "make lint   - ruff check + format check + mypy"
+	@echo "make lint   - ruff check + format check + mypy + the layers contract (import-linter)"
 	@echo "make bench  - benchmarks (ratios against a reference measured in the same run)"
 	@echo "make soak   - tick back to back for MINUTES (default 10): failures, lock errors, memory and DB growth"
 
@@ -40,16 +40,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/botlib demo
 
-test: $(STAMP)
-	$(BIN)/ruff check botlib tests tools
-	$(BIN)/ruff format --check botlib tests tools
-	$(BIN)/mypy
+test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check botlib tests tools
 	$(BIN)/ruff format --check botlib tests tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix botlib tests tools

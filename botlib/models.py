@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.fields import FieldInfo
 
 __all__ = [
     "Action",
@@ -21,6 +22,8 @@ __all__ = [
     "Account",
     "CycleStatus",
     "CycleReport",
+    "allowed_range",
+    "field_bounds",
 ]
 
 # Timeframe name -> minutes; Alpaca's names (`1Min`, `1Hour`), so they pass through unchanged.
@@ -203,3 +206,23 @@ class CycleReport:
             parts.append(f"reason={self.reason}")
         parts.append(f"cycle={self.cycle_id}")
         return " ".join(parts)
+
+
+def field_bounds(info: FieldInfo) -> dict[str, Any]:
+    """Return a pydantic field's numeric bounds as `Field` keywords (gt, ge, lt, le)."""
+    return {
+        attr: getattr(bound, attr)
+        for bound in info.metadata
+        for attr in ("gt", "ge", "lt", "le")
+        if isinstance(getattr(bound, attr, None), int | float)
+    }
+
+
+def allowed_range(info: FieldInfo) -> str:
+    """Render a field's numeric bounds, e.g. "> 0 and <= 100", so a refusal says what passes.
+
+    >>> allowed_range(AssetSettings.model_fields["position_size_pct"])
+    '> 0 and <= 100'
+    """
+    signs = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+    return " and ".join(f"{signs[attr]} {value:g}" for attr, value in field_bounds(info).items())

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from botlib.app.config import load_settings
-from botlib.app.wiring import build_engine
+from botlib.app.wiring import build_engine, llm_config
 from botlib.backtest import (
     BACKTEST_DIR,
     TRADE_COLUMNS,
@@ -230,14 +230,14 @@ def test_openai_backtest_records_once_then_replays_at_no_cost(
     start, end, cache = END - timedelta(hours=2), END, tmp_path / "llm_cache.db"
     settings = openai_settings(fake_openai)
     recorded = run_backtest("BTC/USD", start, end, timeframe="15Min", analyst="openai",
-                            settings=settings, llm_cache="record", cache_db=cache,
+                            llm=llm_config(settings), llm_cache="record", cache_db=cache,
                             db_path=tmp_path / "rec.db")  # fmt: skip
     assert recorded.path == "engine" and recorded.llm["calls"] == recorded.cycles == 9
     assert len(fake_openai.requests) == 9
     assert recorded.llm["prompt_tokens"] > 0 and recorded.llm["cost_usd"] > 0
     offline = load_settings(None, analyst="openai", openai_base_url="http://127.0.0.1:9/v1")
     replayed = run_backtest("BTC/USD", start, end, timeframe="15Min", analyst="openai",
-                            settings=offline, llm_cache="replay", cache_db=cache,
+                            llm=llm_config(offline), llm_cache="replay", cache_db=cache,
                             db_path=tmp_path / "rep.db")  # fmt: skip
     assert len(fake_openai.requests) == 9  # not one more call
     assert replayed.llm["cache_hits"] == replayed.llm["calls"] == 9
@@ -248,11 +248,11 @@ def test_openai_backtest_records_once_then_replays_at_no_cost(
     never = tmp_path / "never.db"
     with pytest.raises(ConfigError, match="replay cache has no answer for the cycle at"):
         run_backtest("BTC/USD", start - timedelta(days=1), end - timedelta(days=1),
-                     timeframe="15Min", analyst="openai", settings=offline, cache_db=cache,
+                     timeframe="15Min", analyst="openai", llm=llm_config(offline), cache_db=cache,
                      db_path=never)  # fmt: skip
     assert not never.exists()  # stored whole or not at all
     with pytest.raises(ConfigError, match="replays the rules analyst only"):
-        run_backtest("BTC/USD", start, end, analyst="openai", path="fast", settings=offline)
+        run_backtest("BTC/USD", start, end, analyst="openai", path="fast", llm=llm_config(offline))
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

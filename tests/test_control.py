@@ -200,8 +200,8 @@ def test_a_bad_setting_is_refused_recorded_and_changes_nothing(
 
 def test_limits_are_saved_for_the_next_tick_and_bad_ones_refused(assets: Store) -> None:
     settings = load_settings(None)
-    message = set_limits(assets, settings, max_daily_loss_pct=3, llm_budget_usd=0.5, now=T0)
-    limits = load_limits(assets, settings)
+    message = set_limits(assets, settings.limits, max_daily_loss_pct=3, llm_budget_usd=0.5, now=T0)
+    limits = load_limits(assets, settings.limits)
     assert (limits.max_daily_loss_pct, limits.llm_budget_usd) == (3.0, 0.5)
     assert "max_daily_loss_pct 3 (was 5)" in message
     refusals = [
@@ -211,9 +211,9 @@ def test_limits_are_saved_for_the_next_tick_and_bad_ones_refused(assets: Store) 
     ]
     for changes, word in refusals:
         with pytest.raises((ControlError, ValueError)) as refused:
-            set_limits(assets, settings, **changes)
+            set_limits(assets, settings.limits, **changes)
         assert word in str(refused.value)
-    assert load_limits(assets, settings) == limits
+    assert load_limits(assets, settings.limits) == limits
     rows = actions(assets)
     assert [r["result"] for r in rows] == ["ok", "rejected", "rejected", "rejected"]
     assert "max_daily_loss_pct" in rows[1]["message"] and "max_leverage" in rows[2]["message"]

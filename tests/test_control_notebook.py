@@ -30,7 +30,7 @@ def test_committed_notebook_is_thin_and_says_it_writes() -> None:
     assert nb["metadata"] == dashboard["metadata"]
     intro, *code = nb["cells"]
     assert intro["cell_type"] == "markdown" and "writes to the database" in "".join(intro["source"])
-    assert len(code) == 1 and "ControlPanel.from_env()" in "".join(code[0]["source"])
+    assert len(code) == 1 and "panel = control_panel()" in "".join(code[0]["source"])
     assert code[0]["outputs"] == [] and code[0]["execution_count"] is None
 
 

@@ -611,7 +611,7 @@ def test_an_injected_answer_cannot_raise_the_size_or_drop_the_stop(
     openai_engine(fake_openai, store, clock)  # creates the asset rows
     store.update_asset("BTC/USD", position_size_pct=40.0, stop_loss_pct=3.0)
     store.update_asset("SOL/USD", position_size_pct=5.0, stop_loss_pct=1.5)
-    limits = save_limits(store, settings, clock.now(), max_position_pct=7.5)
+    limits = save_limits(store, settings.limits, clock.now(), max_position_pct=7.5)
     before = settings_rows(store)
     fake_openai.push(injected, injected)
     for symbol, cap_pct, stop_pct in [("BTC/USD", 7.5, 3.0), ("SOL/USD", 5.0, 1.5)]:
@@ -626,7 +626,7 @@ def test_an_injected_answer_cannot_raise_the_size_or_drop_the_stop(
         position = store.get_position(symbol)
         assert position is not None
         assert position["stop_loss"] == pytest.approx(request["price"] * (1 - stop_pct / 100))
-    assert settings_rows(store) == before and load_limits(store, settings) == limits
+    assert settings_rows(store) == before and load_limits(store, settings.limits) == limits
     tally(cycles_run=2, orders_checked=2)
 
 

@@ -32,6 +32,7 @@ from botlib.app.config import Settings, load_settings
 from botlib.app.wiring import ensure_assets
 from botlib.clock import ManualClock
 from botlib.core.engine import Engine
+from botlib.core.risk import RiskLimits
 from botlib.errors import ConfigError, UnknownSymbolError
 from botlib.ops.control import (
     KILL_PHRASE,
@@ -45,7 +46,7 @@ from botlib.ops.control import (
     set_position_size,
     set_stops,
 )
-from botlib.ops.limits import Limits, limits_from_settings, load_limits
+from botlib.ops.limits import load_limits
 from botlib.reporting.queries import dashboard_data
 from botlib.storage.store import Store
 from botlib.venues.sim import SimBroker, SimMarket
@@ -148,13 +149,13 @@ def _limit_cases() -> list[Any]:
 def test_an_out_of_range_risk_limit_is_refused_and_the_limits_stay(
     assets: Store, settings: Settings, changes: dict[str, Any], words: list[str]
 ) -> None:
-    set_limits(assets, settings, max_daily_loss_pct=3, now=T0)  # an override that must survive
-    before, limits = snapshot(assets), load_limits(assets, settings)
+    set_limits(assets, settings.limits, max_daily_loss_pct=3, now=T0)  # an override to survive
+    before, limits = snapshot(assets), load_limits(assets, settings.limits)
     with pytest.raises(ControlError) as refused:
-        set_limits(assets, settings, now=T0, **changes)
+        set_limits(assets, settings.limits, now=T0, **changes)
     message = str(refused.value)
     assert all(word in message for word in words), message
-    assert snapshot(assets) == before and load_limits(assets, settings) == limits
+    assert snapshot(assets) == before and load_limits(assets, settings.limits) == limits
     last = assets.rows("SELECT * FROM operator_actions ORDER BY id DESC LIMIT 1")[0]
     assert (last["result"], last["message"]) == ("rejected", message)
 
@@ -343,13 +344,13 @@ def test_a_bad_environment_value_names_the_variable_and_the_allowed_range(
 
 
 def test_settings_at_the_edges_of_their_ranges_still_make_valid_limits() -> None:
-    """Every limit the environment accepts is one `Limits` accepts (20000 USD was not)."""
+    """Every limit the environment accepts is one `RiskLimits` accepts (20000 USD was not)."""
     for edge in (
         {"max_llm_usd_per_day": 10_000, "max_position_pct": 100, "max_drawdown_pct": 100},
         {"max_llm_usd_per_day": 0, "max_position_pct": 0.001, "max_daily_loss_pct": 0.001},
     ):
-        limits = limits_from_settings(load_settings(None, **edge))
-        assert isinstance(limits, Limits)
+        limits = load_settings(None, **edge).limits
+        assert isinstance(limits, RiskLimits)
         assert json.loads(limits.model_dump_json())["llm_budget_usd"] == edge["max_llm_usd_per_day"]
 
 

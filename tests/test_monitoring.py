@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 
 from botlib.clock import iso
+from botlib.core.risk import RiskLimits
 from botlib.models import AssetSettings
-from botlib.ops.limits import Limits
+from botlib.reporting.activity import read_activity
 from botlib.reporting.analytics import metrics
 from botlib.reporting.monitoring import equity_curve, read_account, read_performance
 from botlib.storage.store import Store
-from botlib.ui.activity import activity_html, read_activity
+from botlib.ui.activity import activity_html
 from tests.conftest import T0
 from tests.ui_helpers import copy_db
 
@@ -47,7 +48,7 @@ def _curve(frame: pd.DataFrame, column: str, base: float = 0.0) -> pd.Series:
 
 # header ---------------------------------------------------------------------------------------
 def test_header_numbers_equal_sql(demo: Store) -> None:
-    status = read_account(demo, NOW, Limits())
+    status = read_account(demo, NOW, RiskLimits())
     snaps = _snapshots(demo)
     last, first = snaps.iloc[-1], snaps.iloc[0]
     assert status.equity == pytest.approx(last["equity"])
@@ -68,11 +69,11 @@ def test_day_pnl_uses_the_last_snapshot_before_midnight_or_the_days_first(demo: 
     snaps = _snapshots(demo)
     midnight = pd.Timestamp(NOW.date(), tz="UTC")
     before = snaps[snaps["time"] < midnight].iloc[-1]
-    status = read_account(demo, NOW, Limits())
+    status = read_account(demo, NOW, RiskLimits())
     assert status.day_start_equity == pytest.approx(before["equity"])
     assert status.day_pnl == pytest.approx(snaps.iloc[-1]["equity"] - before["equity"])
     # On the demo's first day nothing precedes midnight: the day starts at its first snapshot.
-    first_day = read_account(demo, snaps.iloc[0]["time"].to_pydatetime(), Limits())
+    first_day = read_account(demo, snaps.iloc[0]["time"].to_pydatetime(), RiskLimits())
     assert first_day.day_start_equity == pytest.approx(snaps.iloc[0]["equity"])
 
 
@@ -86,13 +87,13 @@ def test_llm_spend_today_counts_decisions_and_reflections_since_midnight(demo: S
         demo.db.table(table).insert(
             {"symbol": "BTC/USD", "created_at": iso(when), "cost_usd": cost}
         )
-    status = read_account(demo, NOW, Limits(llm_budget_usd=2.0))
+    status = read_account(demo, NOW, RiskLimits(llm_budget_usd=2.0))
     assert status.llm_today == pytest.approx(0.375)
     assert status.limits.llm_budget_usd == 2.0
 
 
 def test_heartbeat_reads_the_newest_tick(demo: Store) -> None:
-    assert read_account(demo, NOW, Limits()).heartbeat.state(NOW) == "none"
+    assert read_account(demo, NOW, RiskLimits()).heartbeat.state(NOW) == "none"
     ticks = demo.db.table("ticks")
     ticks.insert({"started_at": iso(NOW - timedelta(hours=1)), "ran": 2, "failed": 0})
     ticks.insert(
@@ -105,7 +106,7 @@ def test_heartbeat_reads_the_newest_tick(demo: Store) -> None:
             "failed": 1,
         }
     )
-    beat = read_account(demo, NOW, Limits()).heartbeat
+    beat = read_account(demo, NOW, RiskLimits()).heartbeat
     assert beat.started_at == NOW - timedelta(seconds=50)
     assert beat.next_at == NOW + timedelta(seconds=10)
     assert beat.failed == 1
@@ -130,7 +131,7 @@ def test_lights_ok_failed_stale_paused_and_waiting(store: Store) -> None:
         store.finish_cycle(f"d{n}", started, status=status, reason=reason, error="BrokerError")
     # NEW/USD was added a minute ago: it waits for its first cycle
     store.db.execute("UPDATE trading_assets SET created_at = ?", [iso(NOW - timedelta(minutes=1))])
-    lights = {a.symbol: a.light(NOW) for a in read_account(store, NOW, Limits()).assets}
+    lights = {a.symbol: a.light(NOW) for a in read_account(store, NOW, RiskLimits()).assets}
     assert {s: light.state for s, light in lights.items()} == {
         "OK/USD": "ok",
         "BAD/USD": "failed",
@@ -152,7 +153,7 @@ def _equity(store: Store, points: list[tuple[datetime, float]]) -> None:
 def test_halted_when_drawdown_exceeds_the_limit(store: Store) -> None:
     start = NOW - timedelta(hours=3)
     _equity(store, [(start, 100_000.0), (start + timedelta(hours=1), 120_000.0)])
-    limits = Limits(max_drawdown_pct=20.0, max_daily_loss_pct=50.0)
+    limits = RiskLimits(max_drawdown_pct=20.0, max_daily_loss_pct=50.0)
     assert read_account(store, NOW, limits).halt_reasons() == []
     _equity(store, [(start + timedelta(hours=2), 95_000.0)])  # 20.8 % below the 120k peak
     status = read_account(store, NOW, limits)
@@ -166,7 +167,7 @@ def test_halted_when_the_days_loss_reaches_its_limit(store: Store) -> None:
     midnight = datetime.combine(NOW.date(), datetime.min.time(), tzinfo=UTC)
     _equity(store, [(midnight - timedelta(hours=1), 100_000.0), (midnight, 101_000.0)])
     _equity(store, [(midnight + timedelta(hours=2), 96_000.0)])  # -4 % on the day
-    limits = Limits(max_daily_loss_pct=5.0, max_drawdown_pct=50.0)
+    limits = RiskLimits(max_daily_loss_pct=5.0, max_drawdown_pct=50.0)
     status = read_account(store, NOW, limits)
     assert status.day_pnl == pytest.approx(-4_000.0)
     assert status.halt_reasons() == []

@@ -113,7 +113,7 @@ def test_dashboard_is_served_without_sources(server: str) -> None:
     assert status == 200
     assert "application/vnd.jupyter.widget-view+json" in body
     assert "botlib dashboard" in body  # the dashboard's constant text repr
-    for source in ("from botlib.ui import", "Dashboard.from_env", "nothing here can trade"):
+    for source in ("from botlib.app.jupyter.pages import", "dashboard(interval_s", "can trade"):
         assert source not in body
 
 

@@ -14,9 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from botlib.app.config import load_settings
 from botlib.clock import ManualClock, iso
-from botlib.ops.limits import save_limits
 from botlib.reporting.queries import dashboard_data, list_assets
 from botlib.storage.store import Store
 from botlib.ui import charts
@@ -136,28 +134,6 @@ def test_ai_log_tab_is_built_on_first_use_and_writes_nothing(demo_copy: Path) ->
         tabs.selected_index = 1
         assert board.ai_explorer is explorer  # built once
         assert hashlib.sha256(demo_copy.read_bytes()).hexdigest() == before
-    finally:
-        board.close()
-
-
-def test_from_env_reads_the_ai_logs_flag_and_the_limits(
-    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with Store(demo_copy) as store:  # an operator lowered the LLM budget from the control page
-        save_limits(store, load_settings(None), NOW, llm_budget_usd=1.5)
-    monkeypatch.setenv("BOTLIB_DB", str(demo_copy))
-    monkeypatch.setenv("BOTLIB_MAX_LLM_USD_PER_DAY", "9")
-    monkeypatch.setenv("BOTLIB_DASHBOARD_AI_LOGS", "1")
-    board = Dashboard.from_env(clock=ManualClock(NOW))
-    try:
-        assert isinstance(board.widget, widgets.Tab)
-        assert board.header.values["llm"].value.endswith("/ $1.50")
-    finally:
-        board.close()
-    monkeypatch.delenv("BOTLIB_DASHBOARD_AI_LOGS")
-    board = Dashboard.from_env(clock=ManualClock(NOW))
-    try:
-        assert board.widget is board.main and not isinstance(board.widget, widgets.Tab)
     finally:
         board.close()
 

@@ -460,15 +460,6 @@ def test_locked_db_shows_a_status_not_a_traceback(locked: Path) -> None:
     assert "locked" in explorer.status.value and explorer.rows == []
 
 
-def test_from_env_reads_botlib_db(ai_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BOTLIB_DB", str(ai_db))
-    explorer = AiLogExplorer.from_env()
-    assert explorer.path == ai_db and len(explorer.rows) == len(db_rows(ai_db))
-    bundle = explorer._repr_mimebundle_()
-    assert bundle["text/plain"] == "botlib AI log explorer"
-    assert "application/vnd.jupyter.widget-view+json" in bundle
-
-
 def test_docstring_examples_run() -> None:
     import doctest
 

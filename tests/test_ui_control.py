@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -41,7 +40,7 @@ def factory(settings: Settings, store: Store, clock: ManualClock) -> Factory:
 
 @pytest.fixture
 def panel(settings: Settings, store: Store, factory: Factory) -> ControlPanel:
-    return ControlPanel(store, settings, factory, actor="ann")
+    return ControlPanel(store, settings.limits, factory, actor="ann")
 
 
 def message_classes(panel: ControlPanel) -> set[str]:
@@ -116,11 +115,11 @@ def test_several_edits_apply_each_and_report_each(panel: ControlPanel, store: St
 def test_limits_apply_and_refuse(panel: ControlPanel, store: Store, settings: Settings) -> None:
     panel.limits.fields["max_drawdown_pct"].value = 12.0
     panel.limits.apply.click()
-    assert load_limits(store, settings).max_drawdown_pct == 12.0 and panel.ok is True
+    assert load_limits(store, settings.limits).max_drawdown_pct == 12.0 and panel.ok is True
     panel.limits.fields["max_daily_loss_pct"].value = -1.0
     panel.limits.apply.click()
     assert panel.ok is False and "max_daily_loss_pct" in panel.message.value
-    assert load_limits(store, settings).max_daily_loss_pct == settings.max_daily_loss_pct
+    assert load_limits(store, settings.limits).max_daily_loss_pct == settings.max_daily_loss_pct
     assert panel.limits.fields["max_daily_loss_pct"].value == settings.max_daily_loss_pct
 
 
@@ -165,7 +164,7 @@ def test_callbacks_never_raise_into_the_notebook(
     def no_keys() -> Engine:
         raise ConfigError("BOTLIB_MODE=paper needs ALPACA_API_KEY")
 
-    panel = ControlPanel(store, settings, no_keys)
+    panel = ControlPanel(store, settings.limits, no_keys)
     panel.rows["BTC/USD"].close.click()
     assert panel.ok is False and "needs ALPACA_API_KEY" in panel.message.value
     store.close()  # even a closed database only turns the message red
@@ -188,19 +187,3 @@ def test_the_actions_table_escapes_what_it_shows(store: Store) -> None:
     table = actions_html([dict(r) for r in store.rows("SELECT * FROM operator_actions")])
     assert "<script>" not in table and "&lt;script&gt;" in table and "&lt;b&gt;x" in table
     assert 'class="botlib-rejected"' in table
-
-
-def test_from_env_opens_the_configured_database(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    db = tmp_path / "env.db"
-    seeded = Store(db)
-    ensure_assets(seeded, ["BTC/USD"])
-    seeded.close()
-    monkeypatch.setenv("BOTLIB_DB", str(db))
-    monkeypatch.chdir(tmp_path)  # no .env here
-    panel = ControlPanel.from_env()
-    try:
-        assert set(panel.rows) == {"BTC/USD"} and Path(panel.store.path) == db
-    finally:
-        panel.close()

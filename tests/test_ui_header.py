@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from botlib.ops.limits import Limits
-from botlib.reporting.monitoring import AccountStatus, AssetCycle, Heartbeat
+from botlib.core.risk import RiskLimits
+from botlib.reporting.monitoring import AccountHeader, AssetCycle, Heartbeat
 from botlib.ui.header import (
     Header,
     banner_html,
@@ -20,10 +20,10 @@ from tests.conftest import T0
 NOW = T0
 
 
-def _status(**changes: object) -> AccountStatus:
+def _status(**changes: object) -> AccountHeader:
     fields: dict[str, object] = {
         "read_at": NOW,
-        "limits": Limits(max_drawdown_pct=20.0, max_daily_loss_pct=5.0, llm_budget_usd=2.0),
+        "limits": RiskLimits(max_drawdown_pct=20.0, max_daily_loss_pct=5.0, llm_budget_usd=2.0),
         "mode": "sim",
         "equity": 100_500.0,
         "cash": 90_000.0,
@@ -48,7 +48,7 @@ def _status(**changes: object) -> AccountStatus:
             ),
         ),  # fmt: skip
     }
-    return AccountStatus(**(fields | changes))  # type: ignore[arg-type]
+    return AccountHeader(**(fields | changes))  # type: ignore[arg-type]
 
 
 def test_header_texts() -> None:
@@ -60,7 +60,7 @@ def test_header_texts() -> None:
     assert texts["positions"] == "1 · $10,500.00"
     assert texts["llm"] == "$0.5 / $2.00"  # below $1: significant digits, not cents
     assert texts["heartbeat"].startswith("last tick 11:59:30 UTC (30 s ago)")
-    empty = header_texts(AccountStatus(read_at=NOW, limits=Limits()), NOW)
+    empty = header_texts(AccountHeader(read_at=NOW, limits=RiskLimits()), NOW)
     assert empty["mode"] == empty["equity"] == empty["pnl"] == "—"
     assert empty["heartbeat"] == "no scheduler yet"
 

@@ -96,8 +96,8 @@ def test_operator_limits_reach_the_next_engine(tmp_path: Path, fake_openai: Fake
     settings = openai_settings(fake_openai)
     with Store(tmp_path / "b.db") as store:
         assert build_engine(settings, store).risk.max_daily_loss_pct == 5.0  # the env default
-        save_limits(store, settings, T0, max_daily_loss_pct=1, max_position_pct=7)
-        save_limits(store, settings, T0, llm_budget_usd=0.5)
+        save_limits(store, settings.limits, T0, max_daily_loss_pct=1, max_position_pct=7)
+        save_limits(store, settings.limits, T0, llm_budget_usd=0.5)
         engine = build_engine(settings, store, ManualClock(T0))
     assert (engine.risk.max_daily_loss_pct, engine.risk.max_position_pct) == (1, 7)
     assert engine.risk.max_drawdown_pct == settings.max_drawdown_pct

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from botlib.app.config import Settings
 from botlib.ops.limits import load_limits
-from botlib.reporting.monitoring import AccountStatus, read_account, read_performance
+from botlib.reporting.monitoring import AccountHeader, read_account, read_performance
 from botlib.reporting.queries import DashboardData, dashboard_data
 from botlib.storage.store import Store
 
@@ -117,7 +117,7 @@ def panel_problems(data: DashboardData) -> list[str]:
     return []
 
 
-def _header_problems(account: AccountStatus, panels: list[DashboardData]) -> list[str]:
+def _header_problems(account: AccountHeader, panels: list[DashboardData]) -> list[str]:
     held = sum(1 for p in panels if p.position and p.position["qty"] > 0)
     if account.positions != held:
         return [f"header shows {account.positions} positions, the panels {held}"]
@@ -143,7 +143,7 @@ def read_once(store: Store, now: datetime, limits: Settings) -> ReadResult:
     """
     started = time.perf_counter()
     with store.snapshot():
-        account = read_account(store, now, load_limits(store, limits))
+        account = read_account(store, now, load_limits(store, limits.limits))
         symbols = [a.symbol for a in store.list_assets()]
         panels = [dashboard_data(store, symbol) for symbol in symbols]
         read_performance(store)

@@ -66,9 +66,9 @@ def backfill_to_now(
     now = datetime.now(UTC)
     step = timedelta(minutes=min(TIMEFRAMES[a.timeframe] for a in assets))
     start = now - timedelta(days=days)
-    last = store.rows("SELECT max(started_at) AS t FROM cycles")[0]["t"]
-    if last:
-        start = max(start, datetime.fromisoformat(last) + step)
+    last = store.last_cycle_started()
+    if last is not None:
+        start = max(start, last + step)
     if start > now:
         return []
     symbols = [a.symbol for a in assets]

@@ -276,6 +276,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.app.wiring import llm_config
     from botlib.backtest import BACKTEST_DIR, default_window, list_backtests, run_backtest
     from botlib.backtest.fast_path import cycle_times
 
@@ -303,7 +304,8 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     result = run_backtest(
         symbol, start, end, timeframe=args.timeframe, analyst=args.analyst, path=args.path,
         cash=args.cash, fee_rate=args.fee, slippage_bps=args.slippage_bps, directory=folder,
-        progress=sys.stderr.isatty(), market=market, settings=settings, llm_cache=args.llm_cache,
+        progress=sys.stderr.isatty(), market=market, llm=llm_config(settings),
+        llm_cache=args.llm_cache,
     )  # fmt: skip
     _out(f"backtest {result.backtest_id}: {symbol} {args.timeframe} {start:%Y-%m-%d %H:%M}Z .."
          f" {end:%Y-%m-%d %H:%M}Z, {result.analyst} analyst, {result.path} path")  # fmt: skip

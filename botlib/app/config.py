@@ -13,9 +13,11 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from botlib.core.risk import RiskLimits
 from botlib.errors import ConfigError
+from botlib.models import allowed_range, field_bounds
 
-__all__ = ["Settings", "load_settings", "allowed_range", "DEFAULT_SYMBOLS"]
+__all__ = ["Settings", "load_settings", "DEFAULT_SYMBOLS"]
 
 DEFAULT_SYMBOLS = ("BTC/USD", "SOL/USD")
 _PAIR = re.compile(r"[A-Z0-9]{1,20}/[A-Z0-9]{2,10}")
@@ -23,6 +25,12 @@ _PAIR = re.compile(r"[A-Z0-9]{1,20}/[A-Z0-9]{2,10}")
 
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
+
+
+def _limit(name: str, env: str) -> Any:
+    """A setting that is a `RiskLimits` field: default and bounds come from there (one place)."""
+    info = RiskLimits.model_fields[name]
+    return Field(info.default, validation_alias=_env(env), **field_bounds(info))
 
 
 class Settings(BaseSettings):
@@ -56,15 +64,9 @@ class Settings(BaseSettings):
     sim_slippage_bps: float = Field(
         5.0, ge=0, lt=1000, validation_alias=_env("BOTLIB_SIM_SLIPPAGE_BPS")
     )
-    max_drawdown_pct: float = Field(
-        20.0, gt=0, le=100, validation_alias=_env("BOTLIB_MAX_DRAWDOWN_PCT")
-    )
-    max_daily_loss_pct: float = Field(
-        5.0, gt=0, le=100, validation_alias=_env("BOTLIB_MAX_DAILY_LOSS_PCT")
-    )
-    max_position_pct: float = Field(
-        25.0, gt=0, le=100, validation_alias=_env("BOTLIB_MAX_POSITION_PCT")
-    )
+    max_drawdown_pct: float = _limit("max_drawdown_pct", "BOTLIB_MAX_DRAWDOWN_PCT")
+    max_daily_loss_pct: float = _limit("max_daily_loss_pct", "BOTLIB_MAX_DAILY_LOSS_PCT")
+    max_position_pct: float = _limit("max_position_pct", "BOTLIB_MAX_POSITION_PCT")
     failure_alert_after: int = Field(
         3, ge=1, le=100, validation_alias=_env("BOTLIB_FAILURE_ALERT_AFTER")
     )
@@ -85,13 +87,12 @@ class Settings(BaseSettings):
     llm_max_output_tokens: int = Field(
         700, ge=50, le=32_000, validation_alias=_env("BOTLIB_LLM_MAX_OUTPUT_TOKENS")
     )
-    max_llm_usd_per_day: float = Field(  # le: Limits.llm_budget_usd's cap (was a traceback)
-        5.0, ge=0, le=10_000, validation_alias=_env("BOTLIB_MAX_LLM_USD_PER_DAY")
-    )
+    max_llm_usd_per_day: float = _limit("llm_budget_usd", "BOTLIB_MAX_LLM_USD_PER_DAY")
     llm_cache: Literal["off", "record", "replay"] = Field(
         "off", validation_alias=_env("BOTLIB_LLM_CACHE")
     )
     llm_prices: Path | None = Field(None, validation_alias=_env("BOTLIB_LLM_PRICES"))
+    dashboard_ai_logs: bool = Field(False, validation_alias=_env("BOTLIB_DASHBOARD_AI_LOGS"))
     tick_notebooks: bool = Field(True, validation_alias=_env("BOTLIB_TICK_NOTEBOOKS"))
     cycle_notebook: Path | None = Field(None, validation_alias=_env("BOTLIB_CYCLE_NOTEBOOK"))
     kernel: str = Field("botlib", min_length=1, validation_alias=_env("BOTLIB_KERNEL"))
@@ -120,6 +121,16 @@ class Settings(BaseSettings):
             names = ", ".join(map(repr, wrong))
             raise ValueError(f"{names}: not a BASE/QUOTE pair like BTC/USD (comma-separated)")
         return value
+
+    @property
+    def limits(self) -> RiskLimits:
+        """Return the risk limits the environment sets (before any operator override)."""
+        return RiskLimits(
+            max_position_pct=self.max_position_pct,
+            max_daily_loss_pct=self.max_daily_loss_pct,
+            max_drawdown_pct=self.max_drawdown_pct,
+            llm_budget_usd=self.max_llm_usd_per_day,
+        )
 
     @property
     def resolved_mode(self) -> str:
@@ -153,21 +164,6 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> 
     except ValidationError as exc:
         problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from None
-
-
-def allowed_range(info: FieldInfo) -> str:
-    """Render a field's numeric bounds, e.g. "> 0 and <= 100", so a refusal says what passes.
-
-    >>> allowed_range(Settings.model_fields["max_drawdown_pct"])
-    '> 0 and <= 100'
-    """
-    signs = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-    return " and ".join(
-        f"{sign} {getattr(bound, attr):g}"
-        for bound in info.metadata
-        for attr, sign in signs.items()
-        if isinstance(getattr(bound, attr, None), int | float)
-    )
 
 
 def _problem(err: Any) -> str:

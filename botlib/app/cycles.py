@@ -10,13 +10,11 @@ import logging
 from datetime import datetime
 
 from botlib.app.config import Settings
-from botlib.app.wiring import build_alerts, build_engine, ensure_assets
+from botlib.app.wiring import build_engine, ensure_assets, failure_watch
 from botlib.clock import ManualClock, SystemClock
-from botlib.core.cycle_alerts import CycleAlerts
 from botlib.core.engine import Engine, new_cycle_id, skip_reason_in
 from botlib.errors import ConfigError
 from botlib.models import CycleReport, CycleStatus
-from botlib.ops.alerts import Alerts
 from botlib.ports import Clock
 from botlib.storage.store import Store
 
@@ -100,21 +98,14 @@ class CycleRunner:
         self, symbol: str, analyst: str, now: datetime, exc: ConfigError, cycle_id: str | None
     ) -> CycleReport:
         log.debug("%s cannot run: %s", symbol, exc)  # the cycle row and the report carry it
-        cycle_id, store = cycle_id or new_cycle_id(symbol, now), self.store
-        store.fail_running_cycles(symbol, now)
-        store.start_cycle(cycle_id, symbol, now, mode=self.settings.resolved_mode, analyst=analyst)
-        store.finish_cycle(cycle_id, now, status="failed", reason=str(exc), error="ConfigError")
-        store.update_asset(symbol, last_cycle_at=now)  # retried next interval, not every tick
-        watch = CycleAlerts(self._alerts(), self.settings.failure_alert_after)
-        watch.after_failure(symbol, now, cycle_id)
+        cycle_id = cycle_id or new_cycle_id(symbol, now)
+        self.store.record_failed_cycle(
+            cycle_id, symbol, now, reason=str(exc), error="ConfigError",
+            mode=self.settings.resolved_mode, analyst=analyst,
+        )  # fmt: skip
+        failure_watch(self.settings, self.store).after_failure(symbol, now, cycle_id)
         details = {"error": "ConfigError"}
         return CycleReport(cycle_id, symbol, CycleStatus.FAILED, reason=str(exc), details=details)
-
-    def _alerts(self) -> Alerts | None:
-        try:
-            return build_alerts(self.settings, self.store)
-        except ConfigError:  # a bad webhook URL: the failure itself is already recorded
-            return Alerts(self.store)
 
 
 def raise_if_unconfigured(reports: list[CycleReport]) -> None:

@@ -141,8 +141,7 @@ def run_asset(runner: AssetRunner, symbol: str) -> CycleReport:
 
 def _start_tick(store: Store, started: datetime, due: int) -> int:
     row = {"started_at": iso(started), "due": due, "pid": os.getpid()}
-    with store.transaction():
-        return int(store.db.table("ticks").insert(row).last_pk)  # type: ignore[arg-type]
+    return store.start_tick(row)
 
 
 def _finish_tick(store: Store, tick_id: int, now: datetime, reports: list[CycleReport]) -> None:
@@ -153,8 +152,7 @@ def _finish_tick(store: Store, tick_id: int, now: datetime, reports: list[CycleR
         "failed": sum(r.status is CycleStatus.FAILED for r in reports),
         "next_at": iso(next_due(store, now)),
     }
-    with store.transaction():
-        store.db.table("ticks").update(tick_id, fields)
+    store.finish_tick(tick_id, fields)
 
 
 def next_due(store: Store, now: datetime) -> datetime:
@@ -172,10 +170,7 @@ def next_due(store: Store, now: datetime) -> datetime:
 
 def last_tick(store: Store) -> dict[str, Any] | None:
     """Return the newest heartbeat row, or None (works on a read-only store)."""
-    if "ticks" not in store.db.table_names():
-        return None
-    found = store.rows("SELECT * FROM ticks ORDER BY started_at DESC, id DESC LIMIT 1")
-    return found[0] if found else None
+    return store.last_tick()
 
 
 def run_loop(settings: Settings, stop: threading.Event, every_seconds: float = 60.0) -> int:

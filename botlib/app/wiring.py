@@ -6,24 +6,23 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from botlib.analysts.budget import BudgetGuard
-from botlib.analysts.llm import ChatModel
-from botlib.analysts.pricing import load_prices
-from botlib.analysts.rules import RulesAnalyst
+from botlib.analysts import factory
+from botlib.analysts.factory import LlmConfig
 from botlib.app.config import Settings
 from botlib.clock import SystemClock
+from botlib.core.cycle_alerts import CycleAlerts
 from botlib.core.engine import Engine
-from botlib.core.risk import RiskLimits
 from botlib.errors import ConfigError
 from botlib.ops.alerts import Alerts
 from botlib.ops.limits import load_limits
 from botlib.ports import Analyst, Broker, Clock, MarketData
-from botlib.reporting.ai_logs import spend_today
-from botlib.storage.llm_cache import LlmCache
 from botlib.storage.store import Store
 from botlib.venues.sim import SimBroker, SimMarket
 
-__all__ = ["build_engine", "build_alerts", "build_analyst", "build_alpaca", "ensure_assets"]
+__all__ = [
+    "build_engine", "build_alerts", "build_analyst", "build_alpaca", "ensure_assets",
+    "failure_watch", "llm_config",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +53,10 @@ def build_engine(
         )
     else:
         market, broker = build_alpaca(settings, store)
-    limits = load_limits(store, settings)
-    risk = RiskLimits(
-        max_drawdown_pct=limits.max_drawdown_pct,
-        max_daily_loss_pct=limits.max_daily_loss_pct,
-        max_position_pct=limits.max_position_pct,
-    )
+    limits = load_limits(store, settings.limits)
     decider = build_analyst(settings, store, clock, budget_usd=limits.llm_budget_usd)
     return Engine(
-        market, broker, decider, store, risk=risk, clock=clock,
+        market, broker, decider, store, risk=limits, clock=clock,
         alerts=build_alerts(settings, store), failure_alert_after=settings.failure_alert_after,
     )  # fmt: skip
 
@@ -71,6 +65,16 @@ def build_alerts(settings: Settings, store: Store) -> Alerts:
     """Return the alert recorder, posting to BOTLIB_ALERT_WEBHOOK_URL when it is set."""
     url = settings.alert_webhook_url
     return Alerts(store, url.get_secret_value() if url else None)
+
+
+def failure_watch(settings: Settings, store: Store) -> CycleAlerts:
+    """Return the failure-streak alerts for cycles that fail outside the engine (a setup
+    error, a dead notebook kernel), as the engine raises them for its own failures."""
+    try:
+        alerts = build_alerts(settings, store)
+    except ConfigError:  # a bad webhook URL: the failure itself is still recorded
+        alerts = Alerts(store)
+    return CycleAlerts(store, alerts, settings.failure_alert_after)
 
 
 def build_alpaca(settings: Settings, store: Store) -> tuple[MarketData, Broker]:
@@ -102,6 +106,22 @@ def build_alpaca(settings: Settings, store: Store) -> tuple[MarketData, Broker]:
     return AlpacaMarket(data_client(settings.alpaca_data_url, timeout), store), broker
 
 
+def llm_config(settings: Settings, budget_usd: float | None = None) -> LlmConfig:
+    """Return the model analyst's configuration; `budget_usd` (the operator's limit) replaces
+    BOTLIB_MAX_LLM_USD_PER_DAY when given."""
+    return LlmConfig(
+        api_key=settings.openai_api_key,
+        model=settings.openai_model,
+        base_url=settings.openai_base_url,
+        timeout_s=settings.openai_timeout_s,
+        max_retries=settings.openai_max_retries,
+        max_output_tokens=settings.llm_max_output_tokens,
+        prices=settings.llm_prices,
+        cache=settings.llm_cache,
+        budget_usd=settings.max_llm_usd_per_day if budget_usd is None else budget_usd,
+    )
+
+
 def build_analyst(
     settings: Settings,
     store: Store,
@@ -109,40 +129,9 @@ def build_analyst(
     budget_usd: float | None = None,
     cache_store: Store | None = None,
 ) -> Analyst:
-    """Return the rules analyst, or the OpenAI analyst behind the daily spend guard.
-
-    `budget_usd` (the operator's limit) replaces BOTLIB_MAX_LLM_USD_PER_DAY when given.
-    `cache_store` keeps the replay cache elsewhere than `store` (backtests share one).
-    """
-    if settings.resolved_analyst == "rules":
-        return RulesAnalyst()
-    from botlib.analysts.openai import OpenAIAnalyst, make_client
-
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-    if not key and settings.llm_cache != "replay":
-        raise ConfigError(
-            "BOTLIB_ANALYST=openai needs OPENAI_API_KEY (in the environment or .env);"
-            " or BOTLIB_LLM_CACHE=replay to answer from recorded responses only"
-        )
-    client = (
-        make_client(key, settings.openai_base_url, settings.openai_timeout_s,
-                    settings.openai_max_retries)
-        if key else None
-    )  # fmt: skip
-    chat = ChatModel(
-        client,
-        settings.openai_model,
-        prices=load_prices(settings.llm_prices),
-        cache=LlmCache(cache_store or store),
-        cache_mode=settings.llm_cache,
-        max_completion_tokens=settings.llm_max_output_tokens,
-    )
-    return BudgetGuard(
-        OpenAIAnalyst(chat),
-        lambda now: spend_today(store, now),
-        settings.max_llm_usd_per_day if budget_usd is None else budget_usd,
-        clock,
-    )
+    """Return the configured analyst: the rules, or the OpenAI analyst behind the spend guard."""
+    llm = llm_config(settings, budget_usd)
+    return factory.build_analyst(settings.resolved_analyst, store, clock, llm, cache_store)
 
 
 def ensure_assets(store: Store, symbols: Iterable[str], **defaults: Any) -> None:

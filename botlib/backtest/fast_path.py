@@ -29,7 +29,7 @@ from tqdm import tqdm
 from botlib.backtest.results import TRADE_COLUMNS
 from botlib.clock import floor_time, iso
 from botlib.core.engine import client_order_id
-from botlib.core.risk import MIN_ORDER_USD, RiskLimits, trading_state
+from botlib.core.risk import CASH_BUFFER, MIN_ORDER_USD, RiskLimits, trading_state
 from botlib.errors import ConfigError, DataError
 from botlib.features.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
 from botlib.features.smc.summary import RECENT_BARS, smc_features
@@ -295,7 +295,7 @@ def _buy(ctx: _Ctx, book: _Book, i: int, price: float, setup: bool, now: datetim
     if _status_halted(ctx, book, equity, now):
         return
     pct = min(size, asset.position_size_pct, limits.max_position_pct)
-    notional = min(equity * pct / 100, book.cash * limits.cash_buffer)
+    notional = min(equity * pct / 100, book.cash * CASH_BUFFER)
     stop = stop or price * (1 - asset.stop_loss_pct / 100)
     if notional < MIN_ORDER_USD or not stop < price:
         return

@@ -18,11 +18,12 @@ import pandas as pd
 from botlib.clock import iso
 from botlib.errors import ConfigError
 from botlib.reporting.analytics import Metrics, drawdown
+from botlib.storage.backtests import backtest_rows, backtest_run, save_report
 from botlib.storage.store import Store
 
 __all__ = [
     "BacktestResult", "save_result", "load_backtest", "list_backtests", "equity_series",
-    "BACKTEST_DIR", "TRADE_COLUMNS",
+    "BACKTEST_DIR", "TRADE_COLUMNS", "Replay",
 ]  # fmt: skip
 
 BACKTEST_DIR = Path("data/backtests")
@@ -31,6 +32,16 @@ TRADE_COLUMNS = [
     "client_order_id", "symbol", "side", "reason", "qty", "price", "fee", "realized_pnl",
     "created_at",
 ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What either path hands the report: trades, the equity curve, cycles spent holding."""
+
+    trades: pd.DataFrame
+    equity: pd.Series
+    held: int
+    elapsed_s: float
 
 
 @dataclass(frozen=True)
@@ -112,19 +123,7 @@ def save_result(store: Store, result: BacktestResult) -> None:
         {"backtest_id": result.backtest_id, "ts": ts.isoformat(), "equity": float(value)}
         for ts, value in zip(result.equity.index, result.equity.to_numpy(), strict=True)
     ]
-    db = store.db
-    with store.transaction():
-        db.table("backtest_runs").insert(run, pk="id")
-        db.table("backtest_trades").insert_all(trades, columns=_TRADE_TYPES, batch_size=5000)
-        db.table("backtest_equity").insert_all(
-            equity, columns={"backtest_id": str, "ts": str, "equity": float}, batch_size=20_000
-        )
-
-
-_TRADE_TYPES: dict[str, type] = {
-    "backtest_id": str, "client_order_id": str, "symbol": str, "side": str, "reason": str,
-    "qty": float, "price": float, "fee": float, "realized_pnl": float, "created_at": str,
-}  # fmt: skip
+    save_report(store, run, trades, equity)
 
 
 def load_backtest(db_path: Path | str) -> BacktestResult:
@@ -133,14 +132,11 @@ def load_backtest(db_path: Path | str) -> BacktestResult:
     if not path.exists():
         raise ConfigError(f"no backtest database at {path}")
     with Store(path, read_only=True) as store:
-        if "backtest_runs" not in store.db.table_names():
+        run = backtest_run(store)
+        if run is None:
             raise ConfigError(f"{path} holds no finished backtest")
-        run = store.rows("SELECT * FROM backtest_runs")[0]
-        trades = pd.DataFrame(
-            store.rows(f"SELECT {', '.join(TRADE_COLUMNS)} FROM backtest_trades ORDER BY rowid"),
-            columns=TRADE_COLUMNS,
-        )
-        curve = store.rows("SELECT ts, equity FROM backtest_equity ORDER BY rowid")
+        rows, curve = backtest_rows(store, TRADE_COLUMNS)
+    trades = pd.DataFrame(rows, columns=TRADE_COLUMNS)
     equity = equity_series([r["ts"] for r in curve], [r["equity"] for r in curve])
     m = json.loads(run["metrics"])
     return BacktestResult(
@@ -158,9 +154,9 @@ def list_backtests(directory: Path | str = BACKTEST_DIR) -> pd.DataFrame:
     rows = []
     for path in sorted(Path(directory).glob("*.db")):
         with Store(path, read_only=True) as store:
-            if "backtest_runs" not in store.db.table_names():
-                continue  # an unfinished run, or the LLM cache
-            run = store.rows("SELECT * FROM backtest_runs")[0]
+            run = backtest_run(store)
+        if run is None:
+            continue  # an unfinished run, or the LLM cache
         keep = ("id", "symbol", "timeframe", "analyst", "path", "start", "end", "cycles")
         rows.append({k: run[k] for k in keep} | {
             "return %": run["return_pct"], "trades": json.loads(run["metrics"])["n_trades"],

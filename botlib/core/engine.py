@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from botlib.clock import SystemClock, iso
-from botlib.core.cycle_alerts import CycleAlerts, account_status
+from botlib.core.cycle_alerts import CycleAlerts
 from botlib.core.decision_checks import decision_problem
 from botlib.core.due import skip_reason, skip_reason_in
 from botlib.core.execution import Executor
@@ -24,7 +24,7 @@ from botlib.core.failpoints import failpoint
 from botlib.core.log_tags import log_context
 from botlib.core.reconcile import reconcile
 from botlib.core.reflection import reflect_pending
-from botlib.core.risk import RiskLimits, check
+from botlib.core.risk import RiskLimits, check, trading_status
 from botlib.errors import BotlibError, DataError, StaleDataError
 from botlib.features.indicators import (
     INDICATOR_COLUMNS,
@@ -35,8 +35,8 @@ from botlib.features.indicators import (
 from botlib.features.smc.summary import smc_features, summary
 from botlib.features.window import window_length, window_start
 from botlib.models import TIMEFRAMES, AssetSettings, CycleReport, CycleStatus, Decision, Position
-from botlib.ops.alerts import Alerts
 from botlib.ports import (
+    AlertSink,
     Analyst,
     AnalystResult,
     Broker,
@@ -77,7 +77,7 @@ class Engine:
         store: Store,
         risk: RiskLimits | None = None,
         clock: Clock | None = None,
-        alerts: Alerts | None = None,
+        alerts: AlertSink | None = None,
         failure_alert_after: int = 3,
     ) -> None:
         self.market, self.broker, self.analyst, self.store = market, broker, analyst, store
@@ -85,7 +85,7 @@ class Engine:
         self.clock = clock or SystemClock()
         self.executor = Executor(broker, store)
         self.alerts = alerts
-        self.watch = CycleAlerts(alerts, failure_alert_after)
+        self.watch = CycleAlerts(store, alerts, failure_alert_after)
 
     def skip_reason(self, asset: AssetSettings, now: datetime) -> str | None:
         """Say why the asset should not run now (paused, not due), or None when it is due."""
@@ -165,7 +165,7 @@ class Engine:
         width = timedelta(minutes=minutes)
         if bars.index[-1] + width < now - 3 * width:
             raise StaleDataError(f"stale data: last bar {bars.index[-1]:%Y-%m-%d %H:%M}Z")
-        self._save_new_bars(asset, bars)
+        self.store.save_new_bars(asset.symbol, asset.timeframe, bars)
         bars = bars[
             bars.index >= window_start(bars.index[-1], minutes)
         ]  # see botlib.features.window
@@ -174,16 +174,6 @@ class Engine:
         if not all(math.isfinite(float(v)) for v in last):
             raise DataError("indicators are not defined on the last bar (too little history)")
         return features
-
-    def _save_new_bars(self, asset: AssetSettings, bars: pd.DataFrame) -> None:
-        found = self.store.rows(
-            "SELECT max(ts) AS ts FROM market_data WHERE symbol = ? AND timeframe = ?",
-            [asset.symbol, asset.timeframe],
-        )
-        newest = found[0]["ts"]
-        fresh = bars if newest is None else bars[bars.index > pd.Timestamp(newest)]
-        if len(fresh):
-            self.store.save_bars(asset.symbol, asset.timeframe, fresh)
 
     def _enforce_exits(
         self,
@@ -265,7 +255,7 @@ class Engine:
         decision_id: int,
         bar_time: datetime,
     ) -> CycleReport:
-        status = account_status(self.store, context.account.equity, context.now, self.risk)
+        status = trading_status(self.store, context.account.equity, context.now, self.risk)
         if status.halted:
             self.watch.halted(status, context.now, cycle_id)
         verdict = check(

@@ -31,11 +31,10 @@ def _record(
 ) -> None:  # fmt: skip
     log.warning("reconciliation: %s %s (db %s, broker %s): %s", kind, symbol, db_qty,
                 broker_qty, detail)  # fmt: skip
-    with store.transaction():
-        store.db.table("reconciliations").insert(
-            {"ts": iso(now), "cycle_id": cycle_id, "symbol": symbol, "kind": kind,
-             "db_qty": db_qty, "broker_qty": broker_qty, "detail": detail}
-        )  # fmt: skip
+    store.add_reconciliation(
+        {"ts": iso(now), "cycle_id": cycle_id, "symbol": symbol, "kind": kind,
+         "db_qty": db_qty, "broker_qty": broker_qty, "detail": detail}
+    )  # fmt: skip
 
 
 def reconcile(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from botlib.clock import iso
 from botlib.ports import Analyst, CallRecord, ReflectionResult, TradeReview
@@ -18,35 +17,17 @@ from botlib.storage.store import Store
 __all__ = ["trade_review", "generate_reflection", "reflect_pending", "pending_trades"]
 
 log = logging.getLogger(__name__)
-_DECISION = "action, confidence, position_size_pct, stop_loss, take_profit, reasoning, created_at"
 
 
 def pending_trades(store: Store, symbol: str) -> list[int]:
     """Return ids of closing trades of `symbol` that have no reflection yet, oldest first."""
-    rows = store.rows(
-        "SELECT t.id FROM trades t LEFT JOIN ai_reflections r ON r.trade_id = t.id"
-        " WHERE t.symbol = ? AND t.realized_pnl IS NOT NULL AND r.id IS NULL ORDER BY t.id",
-        [symbol],
-    )
-    return [int(r["id"]) for r in rows]
-
-
-def _decision(store: Store, decision_id: int | None) -> dict[str, Any] | None:
-    if decision_id is None:
-        return None
-    found = store.rows(f"SELECT {_DECISION} FROM ai_decision_logs WHERE id = ?", [decision_id])
-    return found[0] if found else None
+    return store.unreflected_trades(symbol)
 
 
 def trade_review(store: Store, trade_id: int) -> TradeReview:
     """Describe closing trade `trade_id` with the entry before it and both decisions."""
-    exit_ = store.rows("SELECT * FROM trades WHERE id = ?", [trade_id])[0]
-    entries = store.rows(
-        "SELECT * FROM trades WHERE symbol = ? AND side = 'buy' AND id < ?"
-        " ORDER BY id DESC LIMIT 1",
-        [exit_["symbol"], trade_id],
-    )
-    entry = entries[0] if entries else {}
+    exit_ = store.trade(trade_id)
+    entry = store.entry_before(exit_["symbol"], trade_id) or {}
     qty, price = float(exit_["qty"]), float(exit_["price"] or 0.0)
     pnl, fee = float(exit_["realized_pnl"]), float(exit_["fee"] or 0.0)
     entry_price = price - (pnl + fee) / qty if qty else price  # the executor's P&L, inverted
@@ -61,8 +42,8 @@ def trade_review(store: Store, trade_id: int) -> TradeReview:
         fees=fee + float(entry.get("fee") or 0.0),
         entry_time=entry.get("filled_at") or entry.get("created_at"),
         exit_time=exit_["filled_at"] or exit_["created_at"],
-        entry_decision=_decision(store, entry.get("decision_id")),
-        exit_decision=_decision(store, exit_["decision_id"]),
+        entry_decision=store.decision_summary(entry.get("decision_id")),
+        exit_decision=store.decision_summary(exit_["decision_id"]),
     )
 
 

@@ -7,11 +7,20 @@ and the asset's row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from botlib.models import Account, Action, AssetSettings, Decision, OrderRequest, Position
 
+if TYPE_CHECKING:
+    from botlib.storage.store import Store
+
 __all__ = [
+    "CASH_BUFFER",
+    "MIN_ORDER_USD",
     "halts",
     "RiskLimits",
     "RiskVerdict",
@@ -20,6 +29,7 @@ __all__ = [
     "ACTIVE",
     "check",
     "trading_state",
+    "trading_status",
 ]
 
 MIN_ORDER_USD = 1.0  # Alpaca's crypto minimum order value
@@ -30,12 +40,23 @@ class TradingState(StrEnum):
     HALTED = "HALTED"  # drawdown or daily loss limit crossed: exits only
 
 
-@dataclass(frozen=True, slots=True)
-class RiskLimits:
-    max_drawdown_pct: float = 20.0  # below the equity peak
-    max_daily_loss_pct: float = 5.0  # below the day's starting equity (UTC day)
-    max_position_pct: float = 25.0  # one entry, % of equity, whatever the decision or asset say
-    cash_buffer: float = 0.99  # leave room for slippage so a full-cash buy is not rejected
+class RiskLimits(BaseModel):
+    """The account's risk limits: percentages of equity, the LLM budget in USD per UTC day.
+
+    The one type and the one set of defaults: settings (`BOTLIB_MAX_*`) and the operator's
+    overrides (`botlib.ops.limits`) fill it in. Strict and finite: lax parsing let
+    `max_position_pct="5"` and `True` (as 1 %) through (tests/test_inputs.py).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+    max_position_pct: float = Field(default=25.0, gt=0, le=100)  # one entry, whatever is asked
+    max_daily_loss_pct: float = Field(default=5.0, gt=0, le=100)  # below the day's start: HALTED
+    max_drawdown_pct: float = Field(default=20.0, gt=0, le=100)  # below the equity peak: HALTED
+    llm_budget_usd: float = Field(default=5.0, ge=0, le=10_000)  # the analyst's daily spend guard
+
+
+CASH_BUFFER = 0.99  # leave room for slippage so a full-cash buy is not rejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +131,12 @@ def _daily_loss(equity: float, start: float | None, limits: RiskLimits) -> Tradi
     return TradingStatus(TradingState.HALTED, "daily_loss", limit, detail)
 
 
+def trading_status(store: Store, equity: float, now: datetime, limits: RiskLimits) -> TradingStatus:
+    """Judge `equity` against the recorded peak and the day's start (see `trading_state`)."""
+    peak = store.peak_equity()
+    return trading_state(equity, peak or equity, limits, store.day_start_equity(now))
+
+
 def check(
     decision: Decision,
     *,
@@ -150,7 +177,7 @@ def _check_buy(
     if position is not None and position.qty > 0:
         return RiskVerdict(False, "denied: already holding a position (one entry per asset)")
     pct = min(decision.position_size_pct, asset.position_size_pct, limits.max_position_pct)
-    notional = min(account.equity * pct / 100, account.cash * limits.cash_buffer)
+    notional = min(account.equity * pct / 100, account.cash * CASH_BUFFER)
     if notional < MIN_ORDER_USD:
         return RiskVerdict(False, f"denied: order value {notional:.2f} USD below the 1 USD minimum")
     stop = decision.stop_loss or price * (1 - asset.stop_loss_pct / 100)

@@ -60,13 +60,17 @@ class Alerts:
         message: str,
         *,
         now: datetime,
-        severity: str = "warning",
+        severity: str | None = None,
         symbol: str | None = None,
         cycle_id: str | None = None,
     ) -> int | None:
-        """Record (and send) the alert; return its id, or None when it was already raised."""
+        """Record (and send) the alert; return its id, or None when it was already raised.
+
+        `severity` defaults to the kind's (`KINDS`).
+        """
         if kind not in KINDS:
             raise ValueError(f"unknown alert kind {kind!r}; known: {', '.join(KINDS)}")
+        severity = severity or KINDS[kind]
         if severity not in _SEVERITIES:
             raise ValueError(f"alert severity must be one of {_SEVERITIES}, not {severity!r}")
         if self._already_raised(kind, symbol, now):
@@ -79,22 +83,15 @@ class Alerts:
             "message": scrub(message),
             "cycle_id": cycle_id,
         }
-        with self.store.transaction():
-            alert_id = int(self.store.db.table("alerts").insert(row).last_pk)  # type: ignore[arg-type]
+        alert_id = self.store.add_alert(row)
         log.warning("alert %s (%s): %s", kind, severity, row["message"])
         if self._url is not None:
             delivery = self._post(self._url, {"source": "botlib", "id": alert_id} | row)
-            with self.store.transaction():
-                self.store.db.table("alerts").update(alert_id, {"delivery": delivery})
+            self.store.set_alert_delivery(alert_id, delivery)
         return alert_id
 
     def _already_raised(self, kind: str, symbol: str | None, now: datetime) -> bool:
-        since = _window_start(self.store, kind, symbol, now)
-        found = self.store.rows(
-            "SELECT 1 FROM alerts WHERE kind = ? AND symbol IS ? AND ts >= ? LIMIT 1",
-            [kind, symbol, since],
-        )
-        return bool(found)
+        return self.store.alert_since(kind, symbol, _window_start(self.store, kind, symbol, now))
 
     def _post(self, url: str, body: dict[str, Any]) -> str:
         """POST `body` as JSON; return `sent` or `failed: <reason>` (never raises)."""
@@ -135,17 +132,10 @@ def _window_start(store: Store, kind: str, symbol: str | None, now: datetime) ->
     if kind == "stale_data":
         return iso(now - timedelta(hours=1)) or ""
     if kind == "cycle_failures":
-        found = store.rows(
-            "SELECT max(started_at) AS t FROM cycles"
-            " WHERE symbol IS ? AND status NOT IN ('failed', 'running')",
-            [symbol],
-        )
-        return found[0]["t"] or ""
+        return store.last_good_cycle_at(symbol) or ""
     return iso(day_start(now)) or ""
 
 
 def recent_alerts(store: Store, limit: int = 50) -> list[dict[str, Any]]:
     """Return the newest alerts first (works on a read-only store, even one from before alerts)."""
-    if "alerts" not in store.db.table_names():
-        return []
-    return store.rows("SELECT * FROM alerts ORDER BY ts DESC, id DESC LIMIT ?", [int(limit)])
+    return store.recent_alerts(limit)

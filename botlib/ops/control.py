@@ -18,11 +18,11 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from botlib.app.config import Settings
 from botlib.core.engine import Engine, client_order_id
+from botlib.core.risk import RiskLimits
 from botlib.errors import UnknownSymbolError
 from botlib.models import AssetSettings
-from botlib.ops.limits import Limits, load_limits, save_limits
+from botlib.ops.limits import load_limits, save_limits
 from botlib.ops.operator_log import ControlError, audited, recent_actions
 from botlib.storage.store import Store
 
@@ -215,17 +215,20 @@ def set_analyst(
 
 
 def set_limits(
-    store: Store, settings: Settings | Limits, *, actor: str | None = None,
+    store: Store, base: RiskLimits, *, actor: str | None = None,
     now: datetime | None = None, **changes: Any,
 ) -> str:  # fmt: skip
-    """Override account-wide risk limits (`Limits` fields), picked up at the next tick."""
+    """Override account-wide risk limits (`RiskLimits` fields), picked up at the next tick.
+
+    `base` is what the environment sets (`Settings.limits`); the overrides go on top of it.
+    """
     when = now or datetime.now(UTC)
 
     def change() -> str:
         if not changes:
-            raise ControlError(f"set_limits needs one of: {', '.join(Limits.model_fields)}")
-        before = load_limits(store, settings)
-        after = save_limits(store, settings, when, **changes)
+            raise ControlError(f"set_limits needs one of: {', '.join(RiskLimits.model_fields)}")
+        before = load_limits(store, base)
+        after = save_limits(store, base, when, **changes)
         return "risk limits: " + ", ".join(
             f"{name} {getattr(after, name):g} (was {getattr(before, name):g})" for name in changes
         )

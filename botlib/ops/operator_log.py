@@ -60,13 +60,12 @@ def log_action(
         "result": result,
         "message": scrub(message),
     }
-    with store.transaction():
-        return int(store.db.table("operator_actions").insert(row).last_pk)  # type: ignore[arg-type]
+    return store.add_operator_action(row)
 
 
 def recent_actions(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     """Return the latest operator actions, newest first (insertion order), `params` decoded."""
-    rows = store.rows("SELECT * FROM operator_actions ORDER BY id DESC LIMIT ?", [limit])
+    rows = store.operator_actions(limit)
     for row in rows:
         row["params"] = json.loads(row["params"]) if row["params"] else {}
     return rows

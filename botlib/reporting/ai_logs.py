@@ -28,6 +28,7 @@ __all__ = [
     "LogFilter",
     "query_logs",
     "totals",
+    "analysts_and_models",
     "spend_since",
     "spend_today",
     "to_json",
@@ -132,15 +133,16 @@ def _unlimited(filters: LogFilter | None) -> LogFilter:
     return LogFilter(**{**base.__dict__, "limit": None})
 
 
+def analysts_and_models(store: Store) -> list[dict[str, Any]]:
+    """Return the distinct (analyst, model) pairs that made calls, for the explorer's filter."""
+    return store.rows(
+        "SELECT DISTINCT analyst, model FROM ai_decision_logs ORDER BY analyst, model"
+    )
+
+
 def spend_since(store: Store, since: datetime) -> float:
     """Return the USD spent on LLM calls (decisions and reflections) since `since`."""
-    row = store.rows(
-        "SELECT (SELECT coalesce(sum(cost_usd), 0) FROM ai_decision_logs WHERE created_at >= ?)"
-        " + (SELECT coalesce(sum(cost_usd), 0) FROM ai_reflections WHERE created_at >= ?)"
-        " AS usd",
-        [iso(since), iso(since)],
-    )
-    return float(row[0]["usd"])
+    return store.llm_spend_since(since)
 
 
 def spend_today(store: Store, now: datetime) -> float:

@@ -16,15 +16,13 @@ from typing import Any, Literal
 import pandas as pd
 
 from botlib.clock import iso, parse_time
-from botlib.core.cycle_alerts import day_start_equity
 from botlib.core.risk import RiskLimits, halts
-from botlib.ops.limits import Limits
 from botlib.reporting.ai_logs import spend_today
 from botlib.reporting.analytics import Metrics, max_drawdown_pct, sharpe_ratio
 from botlib.storage.store import Store
 
 __all__ = [
-    "HEARTBEAT_LATE", "CURVE_BUCKETS", "Heartbeat", "Light", "AssetCycle", "AccountStatus",
+    "HEARTBEAT_LATE", "CURVE_BUCKETS", "Heartbeat", "Light", "AssetCycle", "AccountHeader",
     "PerformanceRow", "Performance", "read_account", "equity_curve", "read_performance",
 ]  # fmt: skip
 
@@ -98,11 +96,11 @@ class AssetCycle:
 
 
 @dataclass(frozen=True)
-class AccountStatus:
+class AccountHeader:
     """The header's numbers, read in one transaction for the UTC day of `read_at`."""
 
     read_at: datetime
-    limits: Limits
+    limits: RiskLimits
     mode: str | None = None
     equity: float | None = None
     cash: float | None = None
@@ -145,11 +143,8 @@ class AccountStatus:
         """
         if self.equity is None:
             return []
-        limits = RiskLimits(
-            max_drawdown_pct=self.limits.max_drawdown_pct,
-            max_daily_loss_pct=self.limits.max_daily_loss_pct,
-        )
-        crossed = halts(self.equity, self.peak_equity or self.equity, limits, self.day_start_equity)
+        peak = self.peak_equity or self.equity
+        crossed = halts(self.equity, peak, self.limits, self.day_start_equity)
         texts = {
             "drawdown": f"drawdown {self.drawdown_pct:.2f} % from the peak exceeds the "
             f"{self.limits.max_drawdown_pct:g} % limit",
@@ -215,7 +210,7 @@ def _asset_cycles(store: Store) -> tuple[AssetCycle, ...]:
     )
 
 
-def read_account(store: Store, now: datetime, limits: Limits) -> AccountStatus:
+def read_account(store: Store, now: datetime, limits: RiskLimits) -> AccountHeader:
     """Read the header's numbers: a dozen index seeks plus one `max(equity)` aggregate."""
     latest = store.rows(
         "SELECT equity, cash FROM equity_snapshots ORDER BY ts DESC, id DESC LIMIT 1"
@@ -223,14 +218,14 @@ def read_account(store: Store, now: datetime, limits: Limits) -> AccountStatus:
     count, value = _positions(store)
     peak = _value(store, "SELECT max(equity) FROM equity_snapshots")
     start = _start(store)
-    return AccountStatus(
+    return AccountHeader(
         read_at=now,
         limits=limits,
         mode=_value(store, "SELECT mode FROM cycles ORDER BY rowid DESC LIMIT 1"),  # newest row
         equity=float(latest[0]["equity"]) if latest else None,
         cash=float(latest[0]["cash"]) if latest else None,
         start_equity=start,
-        day_start_equity=day_start_equity(store, now),
+        day_start_equity=store.day_start_equity(now),
         peak_equity=None if peak is None else float(peak),
         positions=count,
         positions_value=value,

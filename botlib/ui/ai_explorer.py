@@ -21,8 +21,15 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from botlib.app.config import load_settings
-from botlib.reporting.ai_logs import Grouping, LogFilter, query_logs, to_csv, to_json, totals
+from botlib.reporting.ai_logs import (
+    Grouping,
+    LogFilter,
+    analysts_and_models,
+    query_logs,
+    to_csv,
+    to_json,
+    totals,
+)
 from botlib.storage.store import Store
 from botlib.ui.parts import CSS
 from botlib.ui.shaping.ai_logs import (
@@ -175,12 +182,6 @@ class AiLogExplorer:
         """Open the explorer on a database file (it may not exist yet: the status says so)."""
         return cls(Path(db_path).expanduser().absolute(), **options)
 
-    @classmethod
-    def from_env(cls, **options: Any) -> AiLogExplorer:
-        """Open the explorer on `BOTLIB_DB` (or the default path)."""
-        # Only the environment: the kernel never reads a `.env` that may hold API keys.
-        return cls.from_path(load_settings(env_file=None).db_path, **options)
-
     # widgets -----------------------------------------------------------------------------
     def _build_filters(self, limit: int) -> None:
         self.asset = widgets.Dropdown(options=[_ALL], value=_ALL, description="Asset")
@@ -247,7 +248,7 @@ class AiLogExplorer:
         """Open the file read-only for one query, waiting at most `_BUSY_MS` for a writer."""
         store = Store(self.path, read_only=True)
         try:
-            store.db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+            store.set_busy_timeout(_BUSY_MS)
             yield store
         finally:
             store.close()
@@ -285,9 +286,7 @@ class AiLogExplorer:
     def _load_choices(self, store: Store) -> None:
         """Offer the assets and analyst/model pairs the database has now, keeping the choice."""
         assets = [(_ALL, _ALL), *((a.symbol, a.symbol) for a in store.list_assets())]
-        pairs = store.rows(
-            "SELECT DISTINCT analyst, model FROM ai_decision_logs ORDER BY analyst, model"
-        )
+        pairs = analysts_and_models(store)
         sources = [(_ALL, _ALL)] + [
             (f"{p['analyst'] or '?'} / {p['model'] or '?'}", (p["analyst"], p["model"]))
             for p in pairs

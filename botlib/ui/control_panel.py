@@ -16,8 +16,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from botlib.app.config import Settings, load_settings
 from botlib.core.engine import Engine
+from botlib.core.risk import RiskLimits
 from botlib.models import AssetSettings
 from botlib.ops.control import (
     KILL_PHRASE,
@@ -31,7 +31,7 @@ from botlib.ops.control import (
     set_position_size,
     set_stops,
 )
-from botlib.ops.limits import Limits, load_limits
+from botlib.ops.limits import load_limits
 from botlib.storage.store import Store
 
 __all__ = ["ControlPanel", "AssetRow", "LimitsForm", "KillSwitch"]
@@ -126,13 +126,13 @@ class LimitsForm:
     """The account-wide risk limits, edited together and applied with one button."""
 
     def __init__(self) -> None:
-        self.stored: Limits | None = None
+        self.stored: RiskLimits | None = None
         self.fields = {name: _number(label, "210px") for name, label in LIMIT_LABELS.items()}
         self.apply = widgets.Button(description="Apply limits", button_style="primary")
         self.widget = widgets.HBox([*self.fields.values(), self.apply])
         self.widget.add_class("botlib-control-row")
 
-    def show(self, limits: Limits) -> None:
+    def show(self, limits: RiskLimits) -> None:
         self.stored = limits
         for name, field in self.fields.items():
             field.value = getattr(limits, name)
@@ -176,20 +176,22 @@ class KillSwitch:
 class ControlPanel:
     """Per-asset settings, risk limits, close and kill buttons, and the recent operator actions.
 
-    `store` must be writable; `engine_factory()` returns the `Engine` that closes positions (built
-    on first use, then kept). `actor` defaults to the OS user (see `botlib.ops.control`).
+    `store` must be writable; `limits` are the environment's (the operator's overrides in the
+    database go on top); `engine_factory()` returns the `Engine` that closes positions (built on
+    first use, then kept). `actor` defaults to the OS user (see `botlib.ops.control`).
+    `botlib.app.jupyter.pages.control_panel` builds one from the settings.
     """
 
     def __init__(
         self,
         store: Store,
-        settings: Settings | Limits,
+        limits: RiskLimits,
         engine_factory: Callable[[], Engine],
         *,
         actor: str | None = None,
         history: int = 20,
     ) -> None:
-        self.store, self.settings, self.actor, self.history = store, settings, actor, history
+        self.store, self.base_limits, self.actor, self.history = store, limits, actor, history
         self._engine_factory = engine_factory
         self._engine: Engine | None = None
         self.ok: bool | None = None  # the last result: True ok, False error, None nothing yet
@@ -204,17 +206,6 @@ class ControlPanel:
         self.widget = self._layout()
         self._wire()
         self.refresh()
-
-    @classmethod
-    def from_env(cls, **options: Any) -> ControlPanel:
-        """Open the panel on the configured database (`BOTLIB_DB`), trading like the bot does."""
-        from botlib.app.wiring import build_engine
-        from botlib.redact import register_secrets
-
-        settings = load_settings()
-        register_secrets(settings.secret_values())
-        store = Store(settings.db_path)
-        return cls(store, settings, lambda: build_engine(settings, store), **options)
 
     def _layout(self) -> widgets.VBox:
         title = widgets.HTML("<h3>botlib control</h3>")
@@ -256,7 +247,7 @@ class ControlPanel:
     def _reload_all(self) -> list[tuple[bool, str]]:
         for asset in self.store.list_assets():
             (self.rows.get(asset.symbol) or self._add_row(asset.symbol)).show(asset)
-        self.limits.show(load_limits(self.store, self.settings))
+        self.limits.show(load_limits(self.store, self.base_limits))
         self._show_actions()
         return [(True, f"reloaded {len(self.rows)} asset(s) from {self.store.path}")]
 
@@ -302,9 +293,9 @@ class ControlPanel:
         changes: dict[str, Any] = self.limits.changes()
         if not changes:
             return [(True, "risk limits: nothing changed")]
-        call = partial(set_limits, self.store, self.settings, actor=self.actor, **changes)
+        call = partial(set_limits, self.store, self.base_limits, actor=self.actor, **changes)
         result = _attempt(call)
-        self.limits.show(load_limits(self.store, self.settings))
+        self.limits.show(load_limits(self.store, self.base_limits))
         return [result]
 
     def _close(self, row: AssetRow) -> list[tuple[bool, str]]:

@@ -12,22 +12,21 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
-import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from botlib.app.config import Settings, load_settings
-from botlib.app.jupyter.serve import AI_LOGS_TAB  # the flag `botlib serve --with-ai-logs` sets
 from botlib.clock import SystemClock
-from botlib.ops.limits import Limits, load_limits
+from botlib.core.risk import RiskLimits
+from botlib.ops.limits import load_limits
 from botlib.ports import Clock
+from botlib.reporting.activity import read_activity
 from botlib.reporting.monitoring import read_account, read_performance
 from botlib.reporting.queries import dashboard_data, list_assets
 from botlib.storage.store import Store
-from botlib.ui.activity import ActivityFeed, read_activity
+from botlib.ui.activity import ActivityFeed
 from botlib.ui.asset_panel import PANEL_CSS, AssetPanel
 from botlib.ui.header import Header
 from botlib.ui.parts import CSS
@@ -41,7 +40,6 @@ __all__ = ["Dashboard", "AssetPanel"]
 log = logging.getLogger(__name__)
 _TICKS = 2**31 - 1  # the Play widget's range; at one tick a second it lasts 68 years
 _BUSY_MS = 1000  # how long a refresh waits for a writer's lock before reporting it
-_TRUE = {"1", "true", "yes", "on"}
 
 
 class Dashboard:
@@ -50,8 +48,10 @@ class Dashboard:
 
     `source` is an open read-only `Store`, or a database path that is (re)opened on demand,
     so a missing or broken file shows a status message and is retried on the next tick.
-    `limits` are the environment's (`Settings`) or given `Limits`; the operator's overrides in
-    the database are laid on top at every read. `clock` is injectable for tests.
+    `limits` are the environment's (`Settings.limits`); the operator's overrides in the database
+    are laid on top at every read. `default_analyst` names the analyst of assets without their
+    own. `clock` is injectable for tests. `botlib.app.jupyter.pages.dashboard` builds one from
+    the settings `botlib serve` passes.
     """
 
     def __init__(
@@ -60,7 +60,8 @@ class Dashboard:
         *,
         interval_s: float = 3.0,
         bars: int = 200,
-        limits: Settings | Limits | None = None,
+        limits: RiskLimits | None = None,
+        default_analyst: str | None = None,
         clock: Clock | None = None,
         with_ai_logs: bool = False,
         feed_rows: int = 30,
@@ -72,10 +73,8 @@ class Dashboard:
         self._version: int | None = None
         self._day: date | None = None  # the UTC day of the last full read (day P&L, LLM spend)
         self.interval_s, self.bars, self.feed_rows = interval_s, bars, feed_rows
-        self.limits: Settings | Limits = limits or Limits.model_validate({})
-        # Only an explicit BOTLIB_ANALYST: this kernel has no keys, so it cannot tell whether the
-        # bot's default is OpenAI (the panel then names the analyst that decided last).
-        self._default_analyst = limits.analyst if isinstance(limits, Settings) else None
+        self.limits = limits or RiskLimits()
+        self._default_analyst = default_analyst
         self.clock: Clock = clock or SystemClock()
         self.panels: dict[str, AssetPanel] = {}
         self.header = Header()
@@ -96,20 +95,6 @@ class Dashboard:
     def from_path(cls, db_path: Path | str, **options: Any) -> Dashboard:
         """Open the dashboard on a database file (it may not exist yet)."""
         return cls(Path(db_path).expanduser().absolute(), **options)
-
-    @classmethod
-    def from_env(cls, **options: Any) -> Dashboard:
-        """Open the dashboard on `BOTLIB_DB` (the path `botlib serve` passes to Voila).
-
-        `BOTLIB_DASHBOARD_AI_LOGS=1` adds the AI-log tab; risk limits and the LLM budget are
-        the environment's, with the operator's overrides read from the database.
-        """
-        # Only the environment: the kernel never reads a `.env` that may hold API keys.
-        settings = load_settings(env_file=None)
-        options.setdefault("limits", settings)
-        flag = os.environ.get(AI_LOGS_TAB, "").strip().lower()
-        options.setdefault("with_ai_logs", flag in _TRUE)
-        return cls.from_path(settings.db_path, **options)
 
     def _make_ticker(self, interval_s: float) -> widgets.Play:
         # `playing=True` set here would never reach the browser's timer: start it once a view
@@ -195,7 +180,7 @@ class Dashboard:
         now = self.clock.now()
         try:
             store = self._open()
-            version = int(store.db.execute("PRAGMA data_version").fetchone()[0])
+            version = store.data_version()
             if force or version != self._version or now.astimezone(UTC).date() != self._day:
                 with store.snapshot():
                     self._show(store, now)
@@ -218,7 +203,7 @@ class Dashboard:
             self._file = _file_id(self._path)
             store = Store(self._path, read_only=True)
             # A tick must not block the kernel for long on a locked file: the next one retries.
-            store.db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+            store.set_busy_timeout(_BUSY_MS)
             self._store, self._version = store, None
         return self._store
 

@@ -1,6 +1,6 @@
 """The account header: stats, scheduler heartbeat, a status light per asset, the HALTED banner.
 
-Texts are pure functions of an `AccountStatus` and `now` (testable without widgets). The
+Texts are pure functions of an `AccountHeader` and `now` (testable without widgets). The
 header re-judges the clock-dependent parts (heartbeat age, stale lights) on every tick, from
 the last status read: a scheduler that died writes nothing, so waiting for the database to
 change would never show it.
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import ipywidgets as widgets
 
-from botlib.reporting.monitoring import AccountStatus, Heartbeat, Light
+from botlib.reporting.monitoring import AccountHeader, Heartbeat, Light
 from botlib.ui.parts import stat, value_widgets
 from botlib.ui.shaping.text import NONE, money, percent, signed_money, slug
 
@@ -109,7 +109,7 @@ def light_html(light: Light) -> str:
     return f'<span class="botlib-light botlib-state-{light.state}" title="{title}">● {text}</span>'
 
 
-def banner_html(status: AccountStatus) -> str:
+def banner_html(status: AccountHeader) -> str:
     """Return the HALTED banner's text, or "" when no account limit is crossed."""
     reasons = status.halt_reasons()
     if not reasons:
@@ -118,7 +118,7 @@ def banner_html(status: AccountStatus) -> str:
     return f"<b>HALTED</b> — new entries blocked, exits still allowed: {why}"
 
 
-def header_texts(status: AccountStatus, now: datetime) -> dict[str, str]:
+def header_texts(status: AccountHeader, now: datetime) -> dict[str, str]:
     """Return the HTML text of every header stat, keyed like `HEADER_STATS`."""
     day, total = status.day_pnl, status.total_pnl
     day_pct = (
@@ -161,9 +161,9 @@ class Header:
         caption.add_class("botlib-caption")
         self.lights_row = widgets.HBox([caption])
         self.lights_row.add_class("botlib-lights")
-        self.status: AccountStatus | None = None
+        self.status: AccountHeader | None = None
 
-    def show(self, status: AccountStatus, now: datetime) -> None:
+    def show(self, status: AccountHeader, now: datetime) -> None:
         """Show a freshly read status (values, banner, lights)."""
         self.status = status
         for key, text in header_texts(status, now).items():

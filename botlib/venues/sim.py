@@ -148,18 +148,10 @@ class SimBroker:
     ) -> None:
         self.store, self.market, self.clock = store, market, clock
         self.fee_rate, self.slippage = fee_rate, slippage_bps / 10_000
-        db = store.db
-        if not db.table("sim_account").count_where("id = 1"):
-            with store.transaction():
-                db.table("sim_account").insert(
-                    {"id": 1, "cash": cash, "created_at": iso(clock.now())}
-                )
-
-    def _cash(self) -> float:
-        return float(self.store.rows("SELECT cash FROM sim_account WHERE id = 1")[0]["cash"])
+        store.open_sim_account(cash, clock.now())
 
     def positions(self) -> list[Position]:
-        rows = self.store.rows("SELECT * FROM sim_positions WHERE qty > 0 ORDER BY symbol")
+        rows = self.store.sim_positions()
         return [Position(r["symbol"], r["qty"], r["avg_entry_price"]) for r in rows]
 
     def position(self, symbol: str) -> Position | None:
@@ -167,15 +159,13 @@ class SimBroker:
 
     def account(self) -> Account:
         now = self.clock.now()
-        cash = self._cash()
+        cash = self.store.sim_cash()
         value = sum(p.qty * self.market.latest_price(p.symbol, now) for p in self.positions())
         return Account(cash=cash, equity=cash + value, buying_power=cash, mode=self.mode)
 
     def get_order_by_client_id(self, client_order_id: str) -> Order | None:
-        found = self.store.rows(
-            "SELECT * FROM sim_orders WHERE client_order_id = ?", [client_order_id]
-        )
-        return _order(found[0]) if found else None
+        found = self.store.sim_order(client_order_id)
+        return _order(found) if found else None
 
     def submit_order(self, request: OrderRequest) -> Order:
         if self.get_order_by_client_id(request.client_order_id):
@@ -214,11 +204,11 @@ class SimBroker:
                 "created_at": iso(now),
                 "filled_at": iso(now),
             }
-            self.store.db.table("sim_orders").insert(record)
+            self.store.add_sim_order(record)
         return _order(record)
 
     def _fill_buy(self, request: OrderRequest, qty: float, price: float) -> float:
-        cash, notional = self._cash(), qty * price
+        cash, notional = self.store.sim_cash(), qty * price
         if notional > cash + 1e-9:
             raise OrderRejectedError(
                 f"insufficient balance for USD (requested: {notional:.2f}, available: {cash:.2f})",
@@ -228,7 +218,9 @@ class SimBroker:
         held = self.position(request.symbol)
         old_qty, old_cost = (held.qty, held.qty * held.avg_entry_price) if held else (0.0, 0.0)
         new_qty = old_qty + received
-        self._set_books(cash - notional, request.symbol, new_qty, (old_cost + notional) / new_qty)
+        self.store.set_sim_books(
+            cash - notional, request.symbol, new_qty, (old_cost + notional) / new_qty
+        )
         return notional * self.fee_rate
 
     def _fill_sell(self, request: OrderRequest, qty: float, price: float) -> float:
@@ -243,20 +235,10 @@ class SimBroker:
         proceeds = qty * price
         remaining = max(available - qty, 0.0)
         avg = held.avg_entry_price if held else 0.0
-        self._set_books(
-            self._cash() + proceeds * (1 - self.fee_rate), request.symbol, remaining, avg
+        self.store.set_sim_books(
+            self.store.sim_cash() + proceeds * (1 - self.fee_rate), request.symbol, remaining, avg
         )
         return proceeds * self.fee_rate
-
-    def _set_books(self, cash: float, symbol: str, qty: float, avg: float) -> None:
-        db = self.store.db
-        db.execute("UPDATE sim_account SET cash = ? WHERE id = 1", [cash])
-        if qty * avg < 1e-6:
-            db.execute("DELETE FROM sim_positions WHERE symbol = ?", [symbol])
-        else:
-            db.table("sim_positions").upsert(
-                {"symbol": symbol, "qty": qty, "avg_entry_price": avg}, pk="symbol"
-            )
 
 
 def _order(row: dict) -> Order:

@@ -39,15 +39,9 @@ class FrameMarket:
     def from_store(cls, db_path: Path | str, symbol: str, timeframe: str) -> FrameMarket:
         """Read the bars a bot saved in its database (`market_data`)."""
         with Store(db_path, read_only=True) as store:
-            rows = store.rows(
-                "SELECT ts, open, high, low, close, volume FROM market_data"
-                " WHERE symbol = ? AND timeframe = ? ORDER BY ts",
-                [symbol, timeframe],
-            )
-        if not rows:
+            frame = store.load_bars(symbol, timeframe, limit=None)
+        if frame.empty:
             raise DataError(f"{db_path} holds no {timeframe} bars for {symbol}")
-        frame = pd.DataFrame(rows)
-        frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("ts"), utc=True), name="ts")
         return cls(symbol, timeframe, frame)
 
     @classmethod

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import botlib
 from botlib.app.config import Settings
@@ -26,9 +25,6 @@ from botlib.models import CycleReport, CycleStatus
 from botlib.ports import Clock
 from botlib.redact import scrub
 from botlib.storage.store import Store
-
-if TYPE_CHECKING:
-    from botlib.ops.alerts import Alerts
 
 __all__ = [
     "CYCLE_NOTEBOOK",
@@ -127,6 +123,8 @@ class NotebookRunner:
         self, symbol: str, cycle_id: str, now: datetime, out: Path, reason: str
     ) -> CycleReport:
         """Record a notebook that raised: the cycle fails, unless the engine had finished it."""
+        from botlib.app.wiring import failure_watch
+
         reason = scrub(reason)
         log.warning("%s: the cycle notebook failed: %s", symbol, reason)
         row = self._row(cycle_id)
@@ -135,34 +133,29 @@ class NotebookRunner:
             report = self._report(row)
             return _with_note(report, f"the notebook failed afterwards: {reason}")
         store, finished = self.store, self.clock.now()
-        if row is not None:  # the kernel died mid-cycle: say how far it got
-            reason = f"{reason}; interrupted {store.cycle_stage(cycle_id)}"
         if row is None:
-            mode, analyst = self.settings.resolved_mode, self._analyst(symbol)
-            store.start_cycle(cycle_id, symbol, now, mode=mode, analyst=analyst)
-        store.finish_cycle(cycle_id, finished, status="failed", reason=reason, error="notebook")
-        store.update_asset(symbol, last_cycle_at=now)  # retried next interval, not every tick
+            store.record_failed_cycle(
+                cycle_id, symbol, now, reason=reason, error="notebook",
+                mode=self.settings.resolved_mode, analyst=self._analyst(symbol),
+            )  # fmt: skip
+        else:  # the kernel died mid-cycle: say how far it got
+            reason = f"{reason}; interrupted {store.cycle_stage(cycle_id)}"
+            store.finish_cycle(cycle_id, finished, status="failed", reason=reason, error="notebook")
+            store.update_asset(symbol, last_cycle_at=now)  # retried next interval
         self._link(cycle_id, out)
-        self._alert_streak(symbol, finished, cycle_id)
+        failure_watch(self.settings, store).after_failure(symbol, finished, cycle_id)
         details = {"error": "notebook"}
         return CycleReport(cycle_id, symbol, CycleStatus.FAILED, reason=reason, details=details)
 
     def _row(self, cycle_id: str) -> dict[str, Any] | None:
-        found = self.store.rows("SELECT * FROM cycles WHERE id = ?", [cycle_id])
-        return found[0] if found else None
+        return self.store.cycle(cycle_id)
 
     def _link(self, cycle_id: str, out: Path) -> None:
         if out.exists():
-            with self.store.transaction():
-                self.store.db.execute(
-                    "UPDATE cycles SET notebook_path = ? WHERE id = ?",
-                    [str(out.absolute()), cycle_id],
-                )
+            self.store.link_notebook(cycle_id, str(out.absolute()))
 
     def _report(self, row: dict[str, Any]) -> CycleReport:
-        orders = self.store.rows(
-            "SELECT client_order_id FROM trades WHERE cycle_id = ? ORDER BY id", [row["id"]]
-        )
+        orders = self.store.cycle_orders(row["id"])
         return CycleReport(
             row["id"],
             row["symbol"],
@@ -171,7 +164,7 @@ class NotebookRunner:
             bar_time=parse_time(row["bar_time"]),
             action=row["action"],
             exit_reason=row["exit_reason"],
-            orders=tuple(o["client_order_id"] for o in orders),
+            orders=tuple(orders),
             equity=row["equity"],
             decision_id=row["decision_id"],
             details={"error": row["error"]} if row["error"] else {},
@@ -179,22 +172,6 @@ class NotebookRunner:
 
     def _analyst(self, symbol: str) -> str:
         return self.store.get_asset(symbol).analyst or self.settings.resolved_analyst
-
-    def _alert_streak(self, symbol: str, now: datetime, cycle_id: str) -> None:
-        """Alert once the symbol's last K cycles failed, as the engine does for its failures."""
-        from botlib.core.cycle_alerts import CycleAlerts
-
-        watch = CycleAlerts(self._alerts(), self.settings.failure_alert_after)
-        watch.after_failure(symbol, now, cycle_id)
-
-    def _alerts(self) -> Alerts:
-        from botlib.app.wiring import build_alerts
-        from botlib.ops.alerts import Alerts
-
-        try:
-            return build_alerts(self.settings, self.store)
-        except ConfigError:  # a bad webhook URL: the failure itself is still recorded
-            return Alerts(self.store)
 
 
 def _execute(notebook: Path, out: Path, params: dict[str, str], kernel: str) -> None:
@@ -255,12 +232,12 @@ def prune_runs(
     files = sorted(root.glob("*/*.ipynb"))
     every, routine = now - timedelta(days=keep_days), now - timedelta(hours=keep_hours)
     aged = [(f, t) for f in files if (t := _run_time(f)) < max(every, routine)]
-    important = _cycle_importance(store, [f.stem for f, _ in aged])
+    important = store.notebook_importance([f.stem for f, _ in aged])
     doomed = [f for f, t in aged if t < every or (t < routine and not important.get(f.stem, False))]
     for f in doomed:
         f.unlink(missing_ok=True)
     linked = [f.stem for f in doomed if f.stem in important]
-    _unlink_rows(store, linked)
+    store.unlink_notebooks(linked)
     folders = _remove_empty_folders(root)
     if doomed:
         log.info("pruned %d archived notebooks from %s", len(doomed), root)
@@ -272,35 +249,6 @@ def _run_time(path: Path) -> datetime:
     if found:
         return datetime.strptime(found[1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
     return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-
-
-def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
-    return (items[i : i + size] for i in range(0, len(items), size))
-
-
-def _cycle_importance(store: Store, cycle_ids: list[str]) -> dict[str, bool]:
-    """Map each known cycle id to whether it traded or failed (unknown ids are left out)."""
-    found: dict[str, bool] = {}
-    for chunk in _chunks(cycle_ids):
-        marks = ",".join("?" * len(chunk))
-        for row in store.rows(f"SELECT id, status FROM cycles WHERE id IN ({marks})", chunk):
-            found[row["id"]] = row["status"] == "failed"
-        traded = store.rows(
-            f"SELECT DISTINCT cycle_id FROM trades WHERE cycle_id IN ({marks})",
-            chunk,
-        )
-        found.update((row["cycle_id"], True) for row in traded if row["cycle_id"] in found)
-    return found
-
-
-def _unlink_rows(store: Store, cycle_ids: list[str]) -> None:
-    with store.transaction():
-        for chunk in _chunks(cycle_ids):
-            marks = ",".join("?" * len(chunk))
-            store.db.execute(
-                f"UPDATE cycles SET notebook_path = NULL WHERE id IN ({marks})",
-                chunk,
-            )
 
 
 def _remove_empty_folders(root: Path) -> int:

@@ -1,0 +1,79 @@
+"""Build an analyst by name: the rules, or an OpenAI-compatible model behind the spend guard.
+
+`LlmConfig` is everything the model analyst needs; `botlib.app.wiring.llm_config` fills it in
+from the settings, a backtest or a notebook may build one by hand. Keys stay `SecretStr`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from botlib.analysts.budget import BudgetGuard
+from botlib.analysts.llm import CacheMode, ChatModel
+from botlib.analysts.pricing import load_prices
+from botlib.analysts.rules import RulesAnalyst
+from botlib.clock import day_start
+from botlib.errors import ConfigError
+from botlib.ports import Analyst, Clock
+from botlib.storage.llm_cache import LlmCache
+from botlib.storage.store import Store
+
+__all__ = ["ANALYSTS", "LlmConfig", "build_analyst"]
+
+ANALYSTS = ("rules", "openai")
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    """An OpenAI-compatible model: endpoint, bounds per call, prices, replay cache, budget."""
+
+    api_key: SecretStr | None = None
+    model: str = "gpt-4o"
+    base_url: str | None = None
+    timeout_s: float = 30.0
+    max_retries: int = 2
+    max_output_tokens: int = 700
+    prices: Path | None = None  # a JSON file adding or replacing price entries
+    cache: CacheMode = "off"
+    budget_usd: float = 5.0  # per UTC day, decisions and reflections together
+
+
+def build_analyst(
+    name: str,
+    store: Store,
+    clock: Clock,
+    llm: LlmConfig | None = None,
+    cache_store: Store | None = None,
+) -> Analyst:
+    """Return the analyst called `name` ("rules" or "openai"; the latter needs `llm`).
+
+    The model's calls are logged and priced in `store`, whose spend today the guard checks;
+    `cache_store` keeps the replay cache elsewhere (backtests share one across runs).
+    """
+    if name == "rules":
+        return RulesAnalyst()
+    if name != "openai":
+        raise ConfigError(f"analyst {name!r}: use one of {', '.join(ANALYSTS)}")
+    from botlib.analysts.openai import OpenAIAnalyst, make_client
+
+    llm = llm or LlmConfig()
+    key = llm.api_key.get_secret_value() if llm.api_key else ""
+    if not key and llm.cache != "replay":
+        raise ConfigError(
+            "BOTLIB_ANALYST=openai needs OPENAI_API_KEY (in the environment or .env);"
+            " or BOTLIB_LLM_CACHE=replay to answer from recorded responses only"
+        )
+    client = make_client(key, llm.base_url, llm.timeout_s, llm.max_retries) if key else None
+    chat = ChatModel(
+        client,
+        llm.model,
+        prices=load_prices(llm.prices),
+        cache=LlmCache(cache_store or store),
+        cache_mode=llm.cache,
+        max_completion_tokens=llm.max_output_tokens,
+    )
+    spent = lambda now: store.llm_spend_since(day_start(now))  # noqa: E731
+    return BudgetGuard(OpenAIAnalyst(chat), spent, llm.budget_usd, clock)

@@ -1,0 +1,50 @@
+"""The simulator's own books (`sim_account`, `sim_orders`, `sim_positions`): the venue's side.
+
+`botlib.venues.sim.SimBroker` keeps them like an exchange keeps an account, apart from the
+bot's books (`trades`, `positions`), so reconciliation compares two independent records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from botlib.clock import iso
+from botlib.storage.base import StoreBase
+
+__all__ = ["SimBooks"]
+
+
+class SimBooks(StoreBase):
+    """Cash, orders and positions of the simulated account."""
+
+    def open_sim_account(self, cash: float, now: datetime) -> None:
+        """Fund the simulated account once (an existing account keeps its cash)."""
+        if not self.db.table("sim_account").count_where("id = 1"):
+            with self.transaction():
+                self.db.table("sim_account").insert({"id": 1, "cash": cash, "created_at": iso(now)})
+
+    def sim_cash(self) -> float:
+        return float(self.rows("SELECT cash FROM sim_account WHERE id = 1")[0]["cash"])
+
+    def sim_positions(self) -> list[dict[str, Any]]:
+        """Return the open simulated positions (symbol, qty, avg_entry_price) by symbol."""
+        return self.rows("SELECT * FROM sim_positions WHERE qty > 0 ORDER BY symbol")
+
+    def sim_order(self, client_order_id: str) -> dict[str, Any] | None:
+        found = self.rows("SELECT * FROM sim_orders WHERE client_order_id = ?", [client_order_id])
+        return found[0] if found else None
+
+    def add_sim_order(self, record: dict[str, Any]) -> None:
+        """Insert a simulated order (inside the caller's transaction, with its fill's books)."""
+        self.db.table("sim_orders").insert(record)
+
+    def set_sim_books(self, cash: float, symbol: str, qty: float, avg: float) -> None:
+        """Set the account's cash and one position (dust under $0.000001 of cost closes it)."""
+        self.db.execute("UPDATE sim_account SET cash = ? WHERE id = 1", [cash])
+        if qty * avg < 1e-6:
+            self.db.execute("DELETE FROM sim_positions WHERE symbol = ?", [symbol])
+        else:
+            self.db.table("sim_positions").upsert(
+                {"symbol": symbol, "qty": qty, "avg_entry_price": avg}, pk="symbol"
+            )
