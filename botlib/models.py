@@ -11,11 +11,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.fields import FieldInfo
 
+from botlib.errors import DataError
+
 __all__ = [
     "Action",
     "Decision",
     "AssetSettings",
     "TIMEFRAMES",
+    "timeframe_minutes",
     "OrderRequest",
     "Order",
     "Position",
@@ -28,6 +31,17 @@ __all__ = [
 
 # Timeframe name -> minutes; Alpaca's names (`1Min`, `1Hour`), so they pass through unchanged.
 TIMEFRAMES: dict[str, int] = {"1Min": 1, "5Min": 5, "15Min": 15, "30Min": 30, "1Hour": 60}
+
+
+def timeframe_minutes(timeframe: str, error: type[Exception] = DataError) -> int:
+    """Return the timeframe's bar width in minutes; raise `error` naming the ones there are.
+
+    >>> timeframe_minutes("15Min")
+    15
+    """
+    if timeframe not in TIMEFRAMES:
+        raise error(f"timeframe {timeframe!r} unknown; use one of {', '.join(TIMEFRAMES)}")
+    return TIMEFRAMES[timeframe]
 
 
 class Action(StrEnum):
@@ -91,8 +105,7 @@ class AssetSettings(BaseModel):
     @field_validator("timeframe")
     @classmethod
     def _known_timeframe(cls, value: str) -> str:
-        if value not in TIMEFRAMES:
-            raise ValueError(f"timeframe must be one of {', '.join(TIMEFRAMES)}")
+        timeframe_minutes(value, ValueError)  # pydantic reports a ValueError by field
         return value
 
     @field_validator("last_cycle_at")

@@ -36,8 +36,9 @@ def wait_for(condition, deadline_s: float, what: str):  # type: ignore[no-untype
 def test_demo_trades_both_assets_serves_and_stops_on_ctrl_c(
     tmp_path: Path, jupyter_env: dict[str, str]
 ) -> None:
-    db, port = tmp_path / "demo.db", free_port()
+    db, port, stderr = tmp_path / "demo.db", free_port(), tmp_path / "stderr.txt"
     started = time.monotonic()
+    err = stderr.open("w")
     demo = subprocess.Popen(
         [
             sys.executable,
@@ -54,7 +55,7 @@ def test_demo_trades_both_assets_serves_and_stops_on_ctrl_c(
         env=jupyter_env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=err,
     )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/", timeout=90, process=demo)
@@ -64,7 +65,13 @@ def test_demo_trades_both_assets_serves_and_stops_on_ctrl_c(
         assert time.monotonic() - started < 90
         with contextlib.closing(sqlite3.connect(db)) as conn:
             traded = dict(conn.execute("SELECT symbol, count(*) FROM trades GROUP BY symbol"))
+            backfilled = conn.execute("SELECT count(*) FROM cycles").fetchone()[0]
         assert set(traded) == {"BTC/USD", "SOL/USD"}
+        # the terminal shows a summary, not a line per backfilled cycle; the log file has them
+        before, summary, _ = stderr.read_text().partition("backfilled ")
+        assert summary and "botlib.core.engine" not in before, before[-2000:]
+        logged = (tmp_path / "demo.log").read_text().count("botlib.core.engine ")
+        assert logged >= backfilled > 100
         assert len(processes_mentioning(f"{db} run --loop")) == 1  # the scheduler loop runs
         demo.send_signal(signal.SIGINT)
         assert demo.wait(60) == 0
@@ -74,3 +81,4 @@ def test_demo_trades_both_assets_serves_and_stops_on_ctrl_c(
         if demo.poll() is None:
             demo.kill()
             demo.wait(10)
+        err.close()

@@ -185,8 +185,8 @@ def test_the_kill_switch_without_its_phrase_pauses_and_sells_nothing(assets: Sto
         ({"interval_minutes": 61}, "interval_minutes"),
         ({"interval_minutes": "15"}, "interval_minutes"),
         ({"interval_minutes": 15.5}, "interval_minutes"),
-        ({"timeframe": "1Day"}, "timeframe must be one of 1Min, 5Min, 15Min, 30Min, 1Hour"),
-        ({"timeframe": "1hour"}, "timeframe must be one of"),
+        ({"timeframe": "1Day"}, "timeframe '1Day' unknown; use one of 1Min, 5Min, 15Min, 30Min, 1Hour"),
+        ({"timeframe": "1hour"}, "timeframe '1hour' unknown; use one of"),
         ({"analyst": "gpt"}, "analyst"),
         ({"leverage": 3}, "unknown asset setting(s): leverage"),
     ],
@@ -202,7 +202,7 @@ def test_a_bad_asset_field_is_refused_by_the_store_and_the_row_stays(
 
 
 def test_an_unknown_timeframe_creates_no_asset(assets: Store) -> None:
-    with pytest.raises(ValueError, match="timeframe must be one of"):
+    with pytest.raises(ValueError, match="unknown; use one of"):
         ensure_assets(assets, ["ETH/USD"], timeframe="2Hour")
     assert [a.symbol for a in assets.list_assets()] == ["BTC/USD", "SOL/USD"]
 

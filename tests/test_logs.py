@@ -1,9 +1,10 @@
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
-from botlib.app.logs import configure_logging
+from botlib.app.logs import configure_logging, quiet_console
 from botlib.core.log_tags import log_context
 from botlib.redact import register_secrets
 
@@ -35,3 +36,23 @@ def test_text_lines_are_redacted_too(captured: pytest.CaptureFixture[str]) -> No
     err = captured.readouterr().err
     assert "cycle=cyc-2 symbol=SOL/USD key=***" in err
     assert "AKSECRETKEY42" not in err
+
+
+def test_a_log_file_gets_every_line_while_the_console_is_quiet(
+    captured: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The demo's backfill: a progress bar on the terminal, a line per cycle in the file."""
+    log_file = tmp_path / "logs" / "demo.log"
+    configure_logging("INFO", log_file=log_file)
+    register_secrets(["AKSECRETKEY42"])
+    log = logging.getLogger("botlib.test")
+    with quiet_console():
+        log.info("cycle BTC/USD ok key=AKSECRETKEY42")
+        log.warning("a warning still shows")
+    log.info("after the backfill")
+    err = captured.readouterr().err
+    assert "cycle BTC/USD ok" not in err and "a warning still shows" in err
+    assert "after the backfill" in err
+    written = log_file.read_text()
+    assert "cycle BTC/USD ok key=***" in written and "after the backfill" in written
+    assert "AKSECRETKEY42" not in written

@@ -156,7 +156,7 @@ def _filters(args: argparse.Namespace) -> LogFilter:
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {"db_path": args.db} if args.db else {}
     settings = load_settings(**overrides)
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, settings.log_file)
     register_secrets(settings.secret_values())
     return settings
 

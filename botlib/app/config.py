@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     )
     log_json: bool = Field(False, validation_alias=_env("BOTLIB_LOG_JSON"))
     log_level: str = Field("INFO", validation_alias=_env("BOTLIB_LOG_LEVEL"))
+    log_file: Path | None = Field(None, validation_alias=_env("BOTLIB_LOG_FILE"))
     live_confirm: str = Field("", validation_alias=_env("BOTLIB_LIVE_CONFIRM"))
     sim_cash: float = Field(100_000.0, gt=0, validation_alias=_env("BOTLIB_SIM_CASH"))
     sim_fee_rate: float = Field(0.0025, ge=0, lt=0.1, validation_alias=_env("BOTLIB_SIM_FEE"))

@@ -44,7 +44,7 @@ def run_cycles(
     if cycle_id is not None and len(symbols) != 1:
         raise ValueError("cycle_id names one cycle: give one symbol")
     settings = load_settings(db_path=db, mode=mode)
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, settings.log_file)
     register_secrets(settings.secret_values())
     clock: Clock = ManualClock(datetime.fromisoformat(at)) if at else SystemClock()
     with Store(settings.db_path) as store:

@@ -10,11 +10,15 @@ import logging
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from botlib.app.backfill import backfill_to_now
 from botlib.app.config import Settings
 from botlib.app.jupyter.serve import serve_forever
+from botlib.app.logs import configure_logging, quiet_console
 from botlib.app.wiring import ensure_assets
+from botlib.models import CycleStatus
 from botlib.storage.store import Store
 
 __all__ = ["run_demo", "DEMO_ASSET"]
@@ -26,19 +30,27 @@ DEMO_ASSET = {"timeframe": "15Min", "interval_minutes": 1}
 def run_demo(settings: Settings, days: float, port: int, ip: str) -> int:
     """Prepare the database, start `botlib run --loop`, serve until interrupted.
 
-    The demo always trades the simulator, even when Alpaca keys are configured.
+    The demo always trades the simulator, even when Alpaca keys are configured. The backfill's
+    line per cycle goes to the log file only (`BOTLIB_LOG_FILE`, else `demo.log` beside the
+    database); the terminal shows a progress bar and a one-line summary.
     """
     settings = settings.model_copy(update={"mode": "sim"})
-    with Store(settings.db_path) as store:
+    log_file = settings.log_file or Path(settings.db_path).parent / "demo.log"
+    configure_logging(settings.log_level, settings.log_json, log_file)
+    began = time.perf_counter()
+    with Store(settings.db_path) as store, quiet_console():
         ensure_assets(store, settings.symbols, **DEMO_ASSET)
         reports = backfill_to_now(settings, store, days, progress=sys.stderr.isatty())
     traded = sum(1 for r in reports if r.orders)
+    failed = sum(r.status is CycleStatus.FAILED for r in reports)
     log.info(
-        "backfilled %d cycles (%d with orders) into %s", len(reports), traded, settings.db_path
-    )
+        "backfilled %d cycles (%d with orders, %d failed) in %.0f s into %s; every cycle's"
+        " line is in %s", len(reports), traded, failed, time.perf_counter() - began,
+        settings.db_path, log_file,
+    )  # fmt: skip
     loop = subprocess.Popen(
         [sys.executable, "-m", "botlib", "--db", str(settings.db_path), "run", "--loop"],
-        env=os.environ | {"BOTLIB_MODE": "sim"},
+        env=os.environ | {"BOTLIB_MODE": "sim", "BOTLIB_LOG_FILE": str(log_file)},
         start_new_session=True,  # Ctrl-C reaches only us; we stop the loop in order
     )
     try:

@@ -37,7 +37,7 @@ from botlib.backtest.fast_path import cycle_times, run_fast_backtest
 from botlib.backtest.results import BACKTEST_DIR, BacktestResult, Replay, save_result
 from botlib.clock import floor_time, iso
 from botlib.errors import ConfigError
-from botlib.models import TIMEFRAMES
+from botlib.models import TIMEFRAMES, timeframe_minutes
 from botlib.ports import Analyst, MarketData
 from botlib.reporting.analytics import metrics
 from botlib.storage.backtests import llm_usage, record_parameters
@@ -152,8 +152,7 @@ def _replay_and_store(
 
 
 def _validate(symbol: str, start: datetime, end: datetime, timeframe: str, cash: float) -> None:
-    if timeframe not in TIMEFRAMES:
-        raise ConfigError(f"timeframe {timeframe!r} unknown; use one of {', '.join(TIMEFRAMES)}")
+    timeframe_minutes(timeframe, ConfigError)
     if start.tzinfo is None or end.tzinfo is None:
         raise ConfigError("start and end must be timezone-aware UTC datetimes")
     if end <= start:

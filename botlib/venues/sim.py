@@ -23,7 +23,7 @@ import pandas as pd
 from botlib.clock import floor_time, iso, parse_time
 from botlib.errors import DUPLICATE_CLIENT_ORDER_ID, DataError, OrderRejectedError
 from botlib.features.indicators import checked_price
-from botlib.models import TIMEFRAMES, Account, Order, OrderRequest, Position
+from botlib.models import Account, Order, OrderRequest, Position, timeframe_minutes
 from botlib.ports import Clock, MarketData
 from botlib.storage.store import Store
 
@@ -102,9 +102,7 @@ class SimMarket:
     """Synthetic OHLCV for any `XXX/USD` symbol, timeframes 1Min..1Hour, bars up to `end`."""
 
     def bars(self, symbol: str, timeframe: str, end: datetime, limit: int) -> pd.DataFrame:
-        if timeframe not in TIMEFRAMES:
-            raise DataError(f"timeframe {timeframe!r} unknown; use one of {', '.join(TIMEFRAMES)}")
-        minutes = TIMEFRAMES[timeframe]
+        minutes = timeframe_minutes(timeframe)
         stop = floor_time(end, minutes)  # open time of the bar still forming
         start = max(stop - timedelta(minutes=minutes * limit), EPOCH)
         first_day = (start - EPOCH).days

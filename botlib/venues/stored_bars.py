@@ -15,7 +15,7 @@ import pandas as pd
 
 from botlib.errors import DataError
 from botlib.features.indicators import validate_bars
-from botlib.models import TIMEFRAMES
+from botlib.models import timeframe_minutes
 from botlib.storage.store import Store
 
 __all__ = ["FrameMarket"]
@@ -27,11 +27,10 @@ class FrameMarket:
     """One symbol's bars of one timeframe, served without look-ahead."""
 
     def __init__(self, symbol: str, timeframe: str, bars: pd.DataFrame) -> None:
-        if timeframe not in TIMEFRAMES:
-            raise DataError(f"timeframe {timeframe!r} unknown; use one of {', '.join(TIMEFRAMES)}")
+        minutes = timeframe_minutes(timeframe)
         validate_bars(bars)
         self.symbol, self.timeframe = symbol, timeframe
-        self.width = timedelta(minutes=TIMEFRAMES[timeframe])
+        self.width = timedelta(minutes=minutes)
         self.frame = bars[_OHLCV].astype(float)
         self._closes = self.frame.index + self.width
 
