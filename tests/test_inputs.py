@@ -185,7 +185,7 @@ def test_the_kill_switch_without_its_phrase_pauses_and_sells_nothing(assets: Sto
         ({"interval_minutes": 61}, "interval_minutes"),
         ({"interval_minutes": "15"}, "interval_minutes"),
         ({"interval_minutes": 15.5}, "interval_minutes"),
-        ({"timeframe": "1Day"}, "timeframe '1Day' unknown; use one of 1Min, 5Min, 15Min, 30Min, 1Hour"),
+        ({"timeframe": "1Day"}, "'1Day' unknown; use one of 1Min, 5Min, 15Min, 30Min, 1Hour"),
         ({"timeframe": "1hour"}, "timeframe '1hour' unknown; use one of"),
         ({"analyst": "gpt"}, "analyst"),
         ({"leverage": 3}, "unknown asset setting(s): leverage"),
