@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from botlib.analysts.rules import RulesAnalyst
 from botlib.app.backfill import backfill
@@ -89,8 +90,20 @@ def make_demo_db(path: Path, days: float = 1.0, end: datetime = T0) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database with a day of simulated trading for both assets (shared, do not write)."""
-    return make_demo_db(tmp_path_factory.mktemp("demo") / "demo.db")
+    """A database with a day of simulated trading for both assets (shared, do not write).
+
+    Built once per run, not once per pytest-xdist worker: the first worker to get the lock
+    builds it in the run's shared temp folder, the others wait and reuse it.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # this run's folder
+    path, done = shared / "demo" / "demo.db", shared / "demo" / "built"
+    path.parent.mkdir(exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        if not done.exists():
+            make_demo_db(path)
+            done.touch()  # a worker that waited on the lock sees a whole database
+    return path
 
 
 @pytest.fixture

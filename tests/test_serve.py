@@ -52,21 +52,35 @@ def _get(url: str) -> tuple[int, str]:
             return exc.code, exc.read().decode(errors="replace")
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
+def module_jupyter_env(root: Path) -> dict[str, str]:
+    """`jupyter_env` for a module-scoped server: Jupyter's folders under `root`, no keys."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "OPENAI_"))}
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        (root / name.lower()).mkdir()
+        env[name] = str(root / name.lower())
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the dashboard notebook with an image beside it (Voila's default would serve it)."""
-    folder = tmp_path / "site"
-    folder.mkdir()
+    folder = tmp_path_factory.mktemp("site")
     shutil.copy(NOTEBOOK, folder / NOTEBOOK.name)
     (folder / "chart.png").write_bytes(PNG)
     return folder / NOTEBOOK.name
 
 
-@pytest.fixture
-def server(site: Path, demo_db: Path, jupyter_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def server(site: Path, demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One locked-down server for the read-only probes below (starting one costs seconds)."""
+    root = tmp_path_factory.mktemp("served")
     port = free_port()
-    env = jupyter_env | {"ALPACA_API_KEY": "should-not-leak", "OPENAI_API_KEY": "nor-this"}
-    process = run_server(demo_db, port, notebook=site, env=env, runtime_dir=tmp_path / "voila")
+    env = module_jupyter_env(root) | {
+        "ALPACA_API_KEY": "should-not-leak",
+        "OPENAI_API_KEY": "nor-this",
+    }
+    process = run_server(demo_db, port, notebook=site, env=env, runtime_dir=root / "voila")
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_until_up(url, timeout=60, process=process)
@@ -324,11 +338,7 @@ def test_bare_requests_do_not_leak_kernels(
 def probed(tmp_path_factory: pytest.TempPathFactory, demo_db: Path) -> Iterator[str]:
     """`run_server` as `botlib serve` runs it: the real notebook, with its siblings beside it."""
     root = tmp_path_factory.mktemp("probed")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "OPENAI_"))}
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
-        (root / name.lower()).mkdir()
-        env[name] = str(root / name.lower())
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = module_jupyter_env(root)
     port = free_port()
     process = run_server(demo_db, port, env=env, runtime_dir=root / "voila")
     try:
