@@ -272,7 +272,6 @@ def test_keys_never_reach_the_database(
 def test_the_cli_trades_paper_with_keys_from_the_environment(
     alpaca: FakeAlpaca, tmp_path: Path
 ) -> None:
-    alpaca.now = None  # real time: the CLI runs on the system clock
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTLIB_", "ALPACA_"))}
     env |= {
         "ALPACA_API_KEY": alpaca.key_id,
@@ -283,7 +282,7 @@ def test_the_cli_trades_paper_with_keys_from_the_environment(
         "BOTLIB_LOG_JSON": "1",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "botlib", "cycle", "--symbol", "BTC/USD"],
+        [sys.executable, "-m", "botlib", "cycle", "--symbol", "BTC/USD", "--at", T0.isoformat()],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

@@ -57,6 +57,17 @@ def test_cycle_in_sim_mode_records_and_never_orders_twice(tmp_path: Path) -> Non
     assert "BTC/USD   active every 60m 1Hour qty=" in status.stdout
 
 
+def test_tick_at_runs_the_due_assets_on_that_clock(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    env = {"BOTLIB_SYMBOLS": "BTC/USD"}
+    result = botlib("--db", str(db), "tick", "--in-process", "--at", AT, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("BTC/USD ok action=BUY orders=BTCUSD-20261120T1100-buy")
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        started = conn.execute("SELECT started_at FROM cycles UNION SELECT started_at FROM ticks")
+        assert started.fetchall() == [("2026-11-20T12:00:00+00:00",)]
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
@@ -69,6 +80,16 @@ def test_cycle_in_sim_mode_records_and_never_orders_twice(tmp_path: Path) -> Non
             "error: BOTLIB_ANALYST=openai needs OPENAI_API_KEY",
         ),
         (["tick"], {"BOTLIB_LLM_CACHE": "always"}, "error: invalid settings: BOTLIB_LLM_CACHE"),
+        (
+            ["tick", "--at", AT],
+            {"BOTLIB_MODE": "live"},
+            "error: --at simulates the clock and cannot be used in live mode",
+        ),
+        (
+            ["cycle", "--symbol", "BTC/USD", "--at", AT],
+            {"BOTLIB_MODE": "live"},
+            "error: --at simulates the clock and cannot be used in live mode",
+        ),
         (["tick"], {"BOTLIB_SIM_CASH": "lots"}, "error: invalid settings: BOTLIB_SIM_CASH"),
         (["backfill", "--days", "0"], {}, "error: --days must be positive"),
         (["backtest", "--days", "1"], {}, "error: backtest needs --symbol (or --list)"),

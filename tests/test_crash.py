@@ -5,6 +5,11 @@ loopback fakes) and kills it at a stage: through a failpoint (`botlib.core.failp
 SIGKILLs itself) or, for "submitted but the answer never came", from outside while the fake
 Alpaca holds the answer to an order it has executed. Then the next tick runs, as cron would
 start it, and `check_books` asserts what must hold after any crash.
+
+Every tick runs on one fixed clock shared with the fake Alpaca (`botlib tick --at`, `fake.now`,
+a `ManualClock` for the restart), so the prices, bars and outcome never depend on the time of
+day. `T` is the regression case: at 08:35 UTC on 2026-12-03 the hour before the entry has a
+low under the model's stop, and the restart used to "stop out" on it and order a second time.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from tests.ledger import tally
 from tests.ui_helpers import wait_for
 
 SYMBOL = "BTC/USD"
+T = datetime(2026, 12, 3, 8, 35, tzinfo=UTC)  # the killed tick's clock; the restart's is later
+MINUTE = timedelta(minutes=1)
 
 
 @dataclass
@@ -43,6 +50,11 @@ class Venue:
 
     db: Path
     alpaca: FakeAlpaca | None = None
+
+    def set_clock(self, moment: datetime) -> None:
+        """Move the fake Alpaca's clock (the simulator's market is a function of the tick's)."""
+        if self.alpaca is not None:
+            self.alpaca.now = moment
 
     def orders(self) -> list[dict[str, Any]]:
         """Every order the venue holds: client id and filled quantity."""
@@ -114,9 +126,13 @@ def child_env(venue: Venue, openai: FakeOpenAI, failpoint: str | None) -> dict[s
     return env
 
 
-def start_tick(venue: Venue, openai: FakeOpenAI, failpoint: str | None) -> subprocess.Popen[str]:
+def start_tick(
+    venue: Venue, openai: FakeOpenAI, failpoint: str | None, at: datetime = T
+) -> subprocess.Popen[str]:
+    """Start `botlib tick --at at` in a child process, the fake Alpaca's clock moved to `at`."""
+    venue.set_clock(at)
     return subprocess.Popen(
-        [sys.executable, "-m", "botlib", "tick"],
+        [sys.executable, "-m", "botlib", "tick", "--at", at.isoformat()],
         env=child_env(venue, openai, failpoint),
         cwd=venue.db.parent,  # no developer's .env
         stdout=subprocess.PIPE,
@@ -125,17 +141,17 @@ def start_tick(venue: Venue, openai: FakeOpenAI, failpoint: str | None) -> subpr
     )
 
 
-def killed_tick(venue: Venue, openai: FakeOpenAI, failpoint: str) -> str:
+def killed_tick(venue: Venue, openai: FakeOpenAI, failpoint: str, at: datetime = T) -> str:
     """Run a tick that a failpoint kills; return its stderr (the log up to the kill)."""
-    proc = start_tick(venue, openai, failpoint)
+    proc = start_tick(venue, openai, failpoint, at)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == -9, f"the tick was not killed at {failpoint}:\n{err[-3000:]}"
     assert f"failpoint {failpoint}" in err
     return err
 
 
-def restart(venue: Venue, openai: FakeOpenAI, *, later: timedelta | None = None) -> Settings:
-    """Run the next tick in this process (the failpoint gone), as the next cron start would."""
+def restart(venue: Venue, openai: FakeOpenAI, at: datetime = T + MINUTE) -> Settings:
+    """Run the next tick in this process (the failpoint gone) at `at`, as cron would start it."""
     env = child_env(venue, openai, None)
     settings = load_settings(
         None,
@@ -159,8 +175,8 @@ def restart(venue: Venue, openai: FakeOpenAI, *, later: timedelta | None = None)
             else {}
         ),
     )
-    clock = None if later is None else ManualClock(datetime.now(UTC) + later)
-    reports = tick(settings, clock)
+    venue.set_clock(at)
+    reports = tick(settings, ManualClock(at))
     assert reports is not None, "the restart found the tick lock held"
     assert [r.status.value for r in reports] == ["ok"], [r.summary() for r in reports]
     return settings
@@ -283,11 +299,9 @@ def test_a_sell_killed_after_submit_is_booked_with_its_pnl(
     assert proc.returncode == 0, err[-3000:]
     assert rows(venue.db, "SELECT count(*) AS n FROM positions")[0]["n"] == 1
 
-    with Store(venue.db) as store:  # an interval later: the asset is due again
-        store.update_asset(SYMBOL, last_cycle_at=None)
-    openai.push(decision(action="SELL", confidence=0.9))
-    killed_tick(venue, openai, "order.after_submit")
-    restart(venue, openai)
+    openai.push(decision(action="SELL", confidence=0.9))  # an interval later: due again
+    killed_tick(venue, openai, "order.after_submit", at=T + MINUTE)
+    restart(venue, openai, at=T + 2 * MINUTE)
     figures = check_books(venue)
     sells = rows(venue.db, "SELECT * FROM trades WHERE side = 'sell'")
     assert len(sells) == 1 and sells[0]["realized_pnl"] is not None
@@ -316,14 +330,14 @@ def test_a_cycle_notebook_whose_kernel_dies_fails_with_the_stage_and_is_recovere
     settings = load_settings(
         None, db_path=venue.db, runs_dir=tmp_path / "runs", kernel=KERNEL, tick_notebooks=True
     )
-    reports = tick(settings)
+    reports = tick(settings, ManualClock(T))  # the notebook gets `at` from this clock
     monkeypatch.delenv("BOTLIB_FAILPOINTS")  # this process must not reach it
     assert reports is not None and [r.status.value for r in reports] == ["failed"]
     cycle = killed_cycle(venue.db)
     assert "DeadKernelError" in cycle["reason"] and "in flight" in cycle["reason"], cycle
     assert len(venue.orders()) == 1
 
-    restart(venue, openai, later=timedelta(minutes=2))  # the failed asset is due next interval
+    restart(venue, openai, at=T + 2 * MINUTE)  # the failed asset is due next interval
     figures = check_books(venue)
     assert figures["orders_checked"] == 1
     assert rows(venue.db, "SELECT cycle_id FROM trades")[0]["cycle_id"] == cycle["id"]

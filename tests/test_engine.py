@@ -327,3 +327,94 @@ def test_a_paused_asset_keeps_its_stops_but_decides_nothing(
     clock.advance(timedelta(hours=1))
     assert engine.run_cycle("BTC/USD").reason == "paused"  # flat now: nothing to watch
     assert len(analyst.seen) == 1
+
+
+# Exits count only prices seen after the entry. Regression (2026-12-03, 08:35 UTC): a restart
+# in the entry's hour "stopped out" on the low of the hour BEFORE the entry and sold.
+ENTRY = datetime(2026, 12, 3, 8, 35, tzinfo=UTC)  # mid-bar: the last closed bar is 07:00
+
+
+class WickMarket(SimMarket):
+    """The simulator, with the last closed bar's low or high pulled to `wick` when set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wick: dict[str, float] = {}
+
+    def bars(self, symbol: str, timeframe: str, end: datetime, limit: int) -> pd.DataFrame:
+        frame = super().bars(symbol, timeframe, end, limit)
+        for column, price in self.wick.items():
+            frame.loc[frame.index[-1], column] = price
+        return frame
+
+
+def bought_once(store: Store, clock: ManualClock, market: WickMarket) -> Engine:
+    """An engine whose analyst buys on its first cycle (at `clock`) and holds after it."""
+    analyst = ScriptedAnalyst(
+        lambda c: buy(c) if not store.db["trades"].count else Decision.hold(c.symbol, "hold")
+    )
+    engine = make(store, clock, analyst, market=market)
+    assert engine.run_cycle("BTC/USD").orders
+    return engine
+
+
+@pytest.mark.parametrize(("column", "wick"), [("low", 1.0), ("high", 1e9)])
+def test_a_bar_before_the_entry_beyond_the_stop_or_target_does_not_exit(
+    store: Store, column: str, wick: float
+) -> None:
+    clock, market = ManualClock(ENTRY), WickMarket()
+    engine = bought_once(store, clock, market)
+    market.wick = {column: wick}  # the 07:00 bar: it closed before the entry at 08:35
+    for later in (timedelta(minutes=1), timedelta(minutes=30)):  # a restart, the next cycle
+        clock.set(ENTRY + later)
+        report = engine.run_cycle("BTC/USD", force=True)
+        assert (report.status.value, report.exit_reason, report.orders) == ("ok", None, ())
+    assert store.rows("SELECT count(*) AS n FROM sim_orders") == [{"n": 1}]
+
+
+def test_the_bar_the_entry_was_made_in_does_not_exit_either(store: Store) -> None:
+    clock, market = ManualClock(ENTRY), WickMarket()
+    engine = bought_once(store, clock, market)
+    market.wick = {"low": 1.0}
+    clock.set(ENTRY.replace(hour=9, minute=1))  # last closed bar 08:00: half of it predates 08:35
+    assert engine.run_cycle("BTC/USD", force=True).exit_reason is None
+
+
+@pytest.mark.parametrize(("column", "wick", "why"), [("low", 1.0, "stop_loss"),
+                                                     ("high", 1e9, "take_profit")])  # fmt: skip
+def test_a_bar_after_the_entry_beyond_the_stop_or_target_exits(
+    store: Store, column: str, wick: float, why: str
+) -> None:
+    clock, market = ManualClock(ENTRY), WickMarket()
+    engine = bought_once(store, clock, market)
+    market.wick = {column: wick}
+    clock.set(ENTRY.replace(hour=10, minute=1))  # last closed bar 09:00, all after the entry
+    report = engine.run_cycle("BTC/USD", force=True)
+    assert (report.action, report.exit_reason) == ("EXIT", why) and report.orders
+
+
+def test_the_latest_price_under_the_stop_exits_within_the_entry_bar(store: Store) -> None:
+    clock = ManualClock(ENTRY)
+    engine = bought_once(store, clock, WickMarket())
+    price = engine.market.latest_price("BTC/USD", ENTRY + timedelta(minutes=1))
+    store.db.execute("UPDATE positions SET stop_loss = ?", [price * 1.001])
+    clock.set(ENTRY + timedelta(minutes=1))
+    report = engine.run_cycle("BTC/USD", force=True)
+    assert (report.action, report.exit_reason) == ("EXIT", "stop_loss") and report.orders
+
+
+def test_a_recovered_order_is_opened_at_its_fill_not_at_its_booking(store: Store) -> None:
+    """Killed after the fill, booked a cycle later: its exits count prices from the fill on."""
+    clock = ManualClock(ENTRY)
+    engine = make(store, clock, ScriptedAnalyst(lambda c: Decision.hold(c.symbol, "hold")))
+    request = OrderRequest("BTC/USD", "buy", "BTCUSD-20261203T0700-buy", notional=1_000.0)
+    store.add_intent(
+        {"client_order_id": request.client_order_id, "symbol": "BTC/USD", "side": "buy",
+         "notional": 1_000.0, "reason": "signal", "created_at": ENTRY.isoformat(),
+         "stop_loss": 1.0, "take_profit": 1e9}
+    )  # fmt: skip
+    engine.broker.submit_order(request)  # filled at 08:35; the process dies before the booking
+    clock.set(ENTRY + timedelta(minutes=3))
+    engine.run_cycle("BTC/USD", force=True)
+    position = store.get_position("BTC/USD")
+    assert position is not None and position["opened_at"] == ENTRY.isoformat()

@@ -25,7 +25,7 @@ from botlib.redact import register_secrets
 from botlib.storage.store import Store
 
 if TYPE_CHECKING:  # the commands import what they use: a quiet `botlib tick` stays light
-    from botlib.ports import MarketData
+    from botlib.ports import Clock, MarketData
     from botlib.reporting.ai_logs import LogFilter
     from botlib.reporting.queries import DashboardData
 
@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     cycle.add_argument("--symbol", required=True)
     cycle.add_argument("--at", type=_parse_time, help="simulated time (sim mode), ISO-8601 UTC")
     tick = sub.add_parser("tick", help="run every due asset once (for cron)")
+    tick.add_argument(
+        "--at", type=_parse_time, help="a fixed simulated clock for this tick (not live), ISO-8601"
+    )
     run = sub.add_parser("run", help="tick in a loop (hosts without cron)")
     run.add_argument("--loop", action="store_true", required=True)
     run.add_argument("--every", type=float, default=60.0, help="seconds between ticks")
@@ -171,11 +174,23 @@ def _open(settings: Settings) -> Store:
 def cmd_cycle(settings: Settings, args: argparse.Namespace) -> int:
     from botlib.app.wiring import build_engine
 
-    clock = ManualClock(args.at) if args.at else SystemClock()
+    clock = _clock(settings, args.at)
     with _open(settings) as store:
         report = build_engine(settings, store, clock).run_cycle(args.symbol.upper(), force=True)
     _out(report.summary())
     return 0 if report.status.value != "failed" else 1
+
+
+def _clock(settings: Settings, at: datetime | None) -> Clock:
+    """Return the clock `--at` asks for; live trading refuses one: real orders need real time."""
+    if at is None:
+        return SystemClock()
+    if settings.resolved_mode == "live":
+        raise ConfigError(
+            "--at simulates the clock and cannot be used in live mode (BOTLIB_MODE=live):"
+            " drop --at, or use BOTLIB_MODE=sim or paper"
+        )
+    return ManualClock(at)
 
 
 def _scheduled(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -186,8 +201,9 @@ def _scheduled(settings: Settings, args: argparse.Namespace) -> Settings:
 def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
     from botlib.app.scheduler import tick
 
+    clock = _clock(settings, args.at)
     _open(settings).close()
-    reports = tick(_scheduled(settings, args))
+    reports = tick(_scheduled(settings, args), clock)
     if reports is None:
         _out("another tick is running; nothing to do")
         return 0

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from botlib.clock import SystemClock, iso
+from botlib.clock import SystemClock, iso, parse_time
 from botlib.core.cycle_alerts import CycleAlerts
 from botlib.core.decision_checks import decision_problem
 from botlib.core.due import skip_reason, skip_reason_in
@@ -50,6 +50,7 @@ from botlib.storage.store import Store
 __all__ = [
     "Engine",
     "client_order_id",
+    "exit_reason",
     "new_cycle_id",
     "skip_reason",
     "skip_reason_in",
@@ -66,6 +67,27 @@ def client_order_id(symbol: str, bar_time: datetime, action: str) -> str:
 def new_cycle_id(symbol: str, now: datetime) -> str:
     """Name a cycle by its time and symbol (sortable, readable), made unique by a random tail."""
     return f"{now:%Y%m%dT%H%M%S}-{symbol.replace('/', '')}-{uuid.uuid4().hex[:6]}"
+
+
+def exit_reason(
+    booked: dict[str, Any], bar: pd.Series, bar_time: datetime, price: float
+) -> str | None:
+    """Say whether the position's stop or target was hit on prices seen since it was opened.
+
+    Those are the latest price and the last closed bar if it opened at or after the position's
+    `opened_at`. A bar that opened earlier (a restart, or a second cycle, within the entry's bar)
+    holds prices from before the entry: exiting on its low would sell on a price never seen.
+    """
+    opened = parse_time(booked.get("opened_at"))
+    seen_bar = opened is not None and bar_time >= opened
+    low = min(price, bar["low"]) if seen_bar else price
+    high = max(price, bar["high"]) if seen_bar else price
+    stop, take = booked.get("stop_loss"), booked.get("take_profit")
+    if stop is not None and low <= stop:
+        return "stop_loss"  # checked first: if both are touched, assume the worse
+    if take is not None and high >= take:
+        return "take_profit"
+    return None
 
 
 class Engine:
@@ -141,7 +163,7 @@ class Engine:
         # a NaN/inf/zero price must fail the cycle before exits, sizing or the broker see it
         price = checked_price(asset.symbol, self.market.latest_price(asset.symbol, now))
         position = reconcile(self.store, self.broker, self.executor, asset, now, cycle_id)
-        exit_report = self._enforce_exits(cycle_id, asset, bars.iloc[-1], bar_time, position, now)
+        exit_report = self._enforce_exits(cycle_id, asset, bars.iloc[-1], price, position, now)
         if exit_report is not None:
             return exit_report
         if asset.paused:
@@ -180,19 +202,16 @@ class Engine:
         cycle_id: str,
         asset: AssetSettings,
         bar: pd.Series,
-        bar_time: datetime,
+        price: float,
         position: Position | None,
         now: datetime,
     ) -> CycleReport | None:
+        """Sell at market when the stop or target was hit since the position opened."""
         booked = self.store.get_position(asset.symbol)
         if position is None or booked is None:
             return None
-        stop, take = booked["stop_loss"], booked["take_profit"]
-        reason = None
-        if stop is not None and bar["low"] <= stop:
-            reason = "stop_loss"  # checked first: if both are touched, assume the worse
-        elif take is not None and bar["high"] >= take:
-            reason = "take_profit"
+        bar_time = bar.name.to_pydatetime()
+        reason = exit_reason(booked, bar, bar_time, price)
         if reason is None:
             return None
         cid = client_order_id(asset.symbol, bar_time, "exit")

@@ -113,7 +113,9 @@ class Executor:
                         "avg_entry_price": held.avg_entry_price,
                         "stop_loss": intent.get("stop_loss"),
                         "take_profit": intent.get("take_profit"),
-                        "opened_at": iso(now),
+                        # the fill's time, not the booking's: a recovered order was filled a
+                        # cycle ago, and exits count only prices from the fill on
+                        "opened_at": iso(order.filled_at or now),
                         "updated_at": iso(now),
                         "entry_trade_id": trade_id,
                     },
@@ -156,6 +158,11 @@ class Executor:
         return trade_id, True
 
     def adopt_position(self, asset: AssetSettings, held: Position, now: datetime) -> None:
+        """Book a position the bot did not know, with the asset's default stop and target.
+
+        The broker does not say when it was opened, so `opened_at` is now: its exits count
+        prices from the adoption on, never bars the bot saw before it knew of the position.
+        """
         price = held.avg_entry_price
         self.store.set_position(
             asset.symbol,
