@@ -15,11 +15,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KERNEL := botlib
 
-.PHONY: help venv demo test lint format bench soak clean
+.PHONY: help venv demo test check lint format bench soak clean
 
 help:
 	@echo "make demo   - set up .venv, backfill simulated history, trade BTC/USD + SOL/USD, serve the dashboard"
 	@echo "make test   - set up .venv and run the whole suite (lint, pytest, nbval, browser test)"
+	@echo "make check  - lint + the fast unit tests (under a minute: the edit loop)"
 	@echo "make lint   - ruff check + format check + mypy + the layers contract (import-linter)"
 	@echo "make bench  - benchmarks (ratios against a reference measured in the same run)"
 	@echo "make soak   - tick back to back for MINUTES (default 10): failures, lock errors, memory and DB growth"
@@ -40,8 +41,17 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/botlib demo
 
+# pytest-xdist: one worker per core (`make test WORKERS=1` runs serially); a worker steals
+# queued tests from a busy one, so the long notebook and browser tests overlap the rest.
+WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist worksteal
+
 test: lint
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+# The edit loop: lint and the fast unit tests (no subprocesses, kernels, servers or browsers).
+check: lint
+	$(PYTEST) -q -m "not slow and not notebooks and not browser"
 
 lint: $(STAMP)
 	$(BIN)/ruff check botlib tests tools

@@ -125,6 +125,7 @@ def botlib(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow  # a subprocess
 def test_cli_exports_json_and_csv_with_filters(mixed: Path, tmp_path: Path) -> None:
     rows = all_rows(mixed)
     shown = botlib("export-logs", "--format", "json", "--symbol", "btc/usd", db=mixed)
@@ -140,6 +141,7 @@ def test_cli_exports_json_and_csv_with_filters(mixed: Path, tmp_path: Path) -> N
     assert CANARY_KEY not in dump
 
 
+@pytest.mark.slow  # a subprocess
 def test_cli_usage_and_bad_input(mixed: Path, tmp_path: Path) -> None:
     usage = botlib("ai-usage", "--by", "analyst", db=mixed)
     assert usage.returncode == 0 and "openai" in usage.stdout and "rules" in usage.stdout

@@ -269,6 +269,7 @@ def test_keys_never_reach_the_database(
     assert "BUY" in dump and alpaca.key_id not in dump and alpaca.secret_key not in dump
 
 
+@pytest.mark.slow  # a subprocess
 def test_the_cli_trades_paper_with_keys_from_the_environment(
     alpaca: FakeAlpaca, tmp_path: Path
 ) -> None:

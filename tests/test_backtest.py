@@ -63,6 +63,7 @@ def stepwise_trades(path: Path, symbol: str, start: datetime, end: datetime) -> 
     return pd.DataFrame(rows, columns=TRADE_COLUMNS)
 
 
+@pytest.mark.slow
 def test_backtest_trades_match_live_mode_cycles(two_days: BacktestResult, tmp_path: Path) -> None:
     expected = stepwise_trades(tmp_path / "live.db", "BTC/USD", START, END)
     assert len(expected) >= 4, "the window should trade, or parity proves nothing"
@@ -126,6 +127,7 @@ def test_refuses_an_existing_database_and_leaves_it_untouched(
     assert live.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_no_look_ahead_trades_before_the_cut_are_unchanged(
     two_days: BacktestResult, tmp_path: Path
 ) -> None:
@@ -160,6 +162,7 @@ def test_fast_path_equals_the_engine_path_to_the_last_bit(two_days: BacktestResu
     assert fast.equity.to_numpy().tolist() == two_days.equity.to_numpy().tolist()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("symbol", "timeframe", "before", "after"), [
     ("ETH/USD", "15Min", timedelta(days=2), timedelta(days=1)),
     ("SOL/USD", "1Min", timedelta(hours=3), timedelta(hours=2)),
@@ -181,6 +184,7 @@ def test_parity_holds_across_a_feature_window_boundary(
     assert fast.equity.to_numpy().tolist() == slow.equity.to_numpy().tolist()
 
 
+@pytest.mark.slow
 def test_stored_bars_replay_with_gaps_on_both_paths(
     two_days: BacktestResult, tmp_path: Path
 ) -> None:

@@ -11,6 +11,8 @@ import pytest
 
 from botlib.features.window import WINDOW_BLOCK
 
+pytestmark = pytest.mark.slow  # subprocesses, kernels or servers: not in `make check`
+
 AT = "2026-11-20T12:00:00Z"
 
 

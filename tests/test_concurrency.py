@@ -28,6 +28,8 @@ from tests.ledger import tally
 from tools.invariants import ReadResult, consistency_problems, read_once
 from tools.soak import LOCKED, prepare_db
 
+pytestmark = pytest.mark.slow  # subprocesses, kernels or servers: not in `make check`
+
 SYMBOLS = ("BTC/USD", "ETH/USD", "SOL/USD")
 LOSER_OUT = "another tick is running; nothing to do\n"
 LOSER_LOG = "another tick is running; this one exits"

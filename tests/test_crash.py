@@ -39,6 +39,8 @@ from tests.fakes.openai_server import FakeOpenAI, buy, decision
 from tests.ledger import tally
 from tests.ui_helpers import wait_for
 
+pytestmark = pytest.mark.slow  # subprocesses, kernels or servers: not in `make check`
+
 SYMBOL = "BTC/USD"
 T = datetime(2026, 12, 3, 8, 35, tzinfo=UTC)  # the killed tick's clock; the restart's is later
 MINUTE = timedelta(minutes=1)

@@ -9,8 +9,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from botlib.app.jupyter.serve import wait_until_up
 from tests.ui_helpers import free_port
+
+pytestmark = pytest.mark.slow  # subprocesses, kernels or servers: not in `make check`
 
 
 def processes_mentioning(text: str) -> list[int]:

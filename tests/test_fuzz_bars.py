@@ -260,6 +260,7 @@ def test_each_fault_alone_is_refused_with_its_own_words(
     tally(fuzz_cases=1)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     frame=benign(),
@@ -350,6 +351,7 @@ def assert_failed_without_order(engine: Engine, report: Any, expected: str) -> N
     assert store.rows("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     faults=st.lists(st.sampled_from(FAULTS), min_size=1, max_size=2, unique_by=lambda f: f.name),

@@ -280,6 +280,7 @@ def botlib_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Complet
     ],
     ids=["unknown-symbol", "llm-budget-above-the-limit-cap"],
 )
+@pytest.mark.slow  # a subprocess
 def test_the_command_refuses_in_one_line_and_runs_no_cycle(
     tmp_path: Path, args: list[str], env: dict[str, str], first_line: str
 ) -> None:

@@ -37,6 +37,8 @@ from botlib.app.jupyter.voila_guard import V1_PROTOCOL
 from botlib.errors import ConfigError
 from tests.ui_helpers import free_port, voila_kernels, wait_for, websocket_status
 
+pytestmark = pytest.mark.slow  # subprocesses, kernels or servers: not in `make check`
+
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
     "0000000d4944415478da63f8ffff3f0005fe02fea7d6a4a10000000049454e44ae426082"

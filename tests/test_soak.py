@@ -26,6 +26,8 @@ from tests.ledger import tally
 from tools.invariants import consistency_problems
 from tools.soak import SoakReport, main, prepare_db, run_soak, soak_symbols
 
+pytestmark = pytest.mark.slow  # subprocesses, kernels or servers: not in `make check`
+
 
 @pytest.fixture(autouse=True)
 def _restore_botlib_logger() -> Iterator[None]:

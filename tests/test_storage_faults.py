@@ -36,6 +36,8 @@ from tests.ledger import tally
 from tests.test_alpaca import paper_settings
 from tests.test_engine import ScriptedAnalyst, buy
 
+pytestmark = pytest.mark.slow  # subprocesses, kernels or servers: not in `make check`
+
 SYMBOL = "BTC/USD"
 MAX_EXTRA_PAGES = 60  # more than one buying cycle ever needs (asserted below)
 

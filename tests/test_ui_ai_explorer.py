@@ -455,6 +455,7 @@ def locked(ai_db: Path) -> Iterator[Path]:
         conn.close()
 
 
+@pytest.mark.slow
 def test_locked_db_shows_a_status_not_a_traceback(locked: Path) -> None:
     explorer = AiLogExplorer.from_path(locked)
     assert "locked" in explorer.status.value and explorer.rows == []
