@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from botlib.analysts.rules import RuleParams, RulesAnalyst
 from botlib.app.config import load_settings
 from botlib.app.wiring import build_engine, llm_config
 from botlib.backtest import (
@@ -160,6 +161,33 @@ def test_fast_path_equals_the_engine_path_to_the_last_bit(two_days: BacktestResu
     pd.testing.assert_frame_equal(fast.trades, two_days.trades, check_exact=True)
     assert fast.cycles == two_days.cycles
     assert fast.equity.to_numpy().tolist() == two_days.equity.to_numpy().tolist()
+
+
+@pytest.mark.slow
+def test_a_changed_rule_changes_both_paths_alike(two_days: BacktestResult, tmp_path: Path) -> None:
+    """The rules' numbers live in `RuleParams` only: both paths read the changed ones."""
+    rules = RulesAnalyst(RuleParams(atr_stop=1.0, atr_target=1.5, rsi_exit=70.0, trend_votes=4))
+    runs = {
+        path: run_backtest(
+            "BTC/USD",
+            START,
+            END,
+            timeframe="15Min",
+            analyst=rules,
+            path=path,
+            db_path=tmp_path / f"{path}.db",
+        )  # fmt: skip
+        for path in ("auto", "engine")
+    }
+    assert runs["auto"].path == "fast"  # a rules analyst instance replays fast too
+    pd.testing.assert_frame_equal(runs["auto"].trades, runs["engine"].trades, check_exact=True)
+    assert runs["auto"].equity.tolist() == runs["engine"].equity.tolist()
+    assert len(runs["auto"].trades) != len(two_days.trades)  # the parameters mattered
+    take = runs["engine"].trades.query("reason == 'take_profit'")
+    assert len(take), "tighter targets should be reached in two days"
+    with Store(runs["auto"].db_path) as store:
+        (row,) = store.rows("SELECT value FROM bot_settings WHERE key = 'backtest'")
+    assert json.loads(row["value"])["rules"]["atr_target"] == 1.5  # stored beside the results
 
 
 @pytest.mark.slow

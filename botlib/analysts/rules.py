@@ -7,6 +7,7 @@ rule trace is logged like a prompt so every decision can be audited the same way
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from botlib.analysts.schema import smc_reading
@@ -14,11 +15,55 @@ from botlib.analysts.smc_rules import SmcSetup, exit_setup, long_setup
 from botlib.models import Action, Decision
 from botlib.ports import AnalystResult, CallRecord, MarketContext, ReflectionResult, TradeReview
 
-__all__ = ["RulesAnalyst"]
+__all__ = ["RulesAnalyst", "RuleParams", "choose", "confidence", "entry_levels"]
 
 
-def _signals(row: Any) -> tuple[list[str], list[str]]:
+@dataclass(frozen=True, slots=True)
+class RuleParams:
+    """The rules' numbers, stated once: the analyst and the fast backtest both read them."""
+
+    atr_stop: float = 2.0  # stop this many ATRs below the close
+    atr_target: float = 3.0  # take-profit this many ATRs above it
+    zone_pad_atr: float = 0.1  # an SMC stop sits this many ATRs under its zone or sweep
+    rsi_band: tuple[float, float] = (50.0, 70.0)  # momentum without being overbought: bullish
+    rsi_exit: float = 78.0  # sell a long above this RSI
+    trend_votes: int = 3  # bullish signals (of 4) for an entry in an uptrend
+    setup_votes: int = 2  # bullish signals (of 4) for an entry on an SMC setup
+    exit_votes: int = 3  # bearish signals (of 4) for an exit in a downtrend
+    fresh_choch_bars: int = 3  # a bearish CHoCH younger than this many bars exits a long
+
+
+def choose(
+    p: RuleParams, holding: bool, uptrend: bool, n_bull: int, n_bear: int, rsi: float,
+    setup: bool, smc_exit: bool,
+) -> Action:  # fmt: skip
+    """The rules' action on one bar, in the order `RulesAnalyst` explains it."""
+    if holding:
+        exits = rsi > p.rsi_exit or smc_exit or (not uptrend and n_bear >= p.exit_votes)
+        return Action.SELL if exits else Action.HOLD
+    enters = (setup and n_bull >= p.setup_votes) or (uptrend and n_bull >= p.trend_votes)
+    return Action.BUY if enters else Action.HOLD
+
+
+def confidence(n_bull: int, n_bear: int, setup: bool) -> float:
+    """Signal agreement (of 4), a quarter more for an SMC setup behind a buy, at most 1."""
+    return round(min(1.0, max(n_bull, n_bear) / 4 + 0.25 * setup), 2)
+
+
+def entry_levels(
+    p: RuleParams, close: float, atr: float, stop_level: float | None
+) -> tuple[float | None, float]:
+    """A buy's stop and take-profit: ATR multiples, the stop just under an SMC zone if any."""
+    stop = float(close - p.atr_stop * atr)
+    if stop_level is not None:
+        below = stop_level - p.zone_pad_atr * float(atr)
+        stop = below if 0 < below < close else stop
+    return (stop if stop > 0 else None), float(close + p.atr_target * atr)
+
+
+def _signals(row: Any, p: RuleParams) -> tuple[list[str], list[str]]:
     """Return the bullish and bearish reasons that hold on this bar."""
+    low, high = p.rsi_band
     bull, bear = [], []
     if row.sma_20 > row.sma_50:
         bull.append(f"SMA20 {row.sma_20:,.2f} > SMA50 {row.sma_50:,.2f} (uptrend)")
@@ -28,10 +73,10 @@ def _signals(row: Any) -> tuple[list[str], list[str]]:
         bull.append(f"MACD histogram {row.macd_hist:+.4g} > 0")
     else:
         bear.append(f"MACD histogram {row.macd_hist:+.4g} <= 0")
-    if 50 <= row.rsi < 70:
-        bull.append(f"RSI {row.rsi:.1f} in 50-70 (momentum, not overbought)")
-    elif row.rsi < 50:
-        bear.append(f"RSI {row.rsi:.1f} < 50")
+    if low <= row.rsi < high:
+        bull.append(f"RSI {row.rsi:.1f} in {low:g}-{high:g} (momentum, not overbought)")
+    elif row.rsi < low:
+        bear.append(f"RSI {row.rsi:.1f} < {low:g}")
     if row.close > row.bb_middle:
         bull.append(f"close {row.close:,.2f} above Bollinger middle {row.bb_middle:,.2f}")
     else:
@@ -45,37 +90,36 @@ class RulesAnalyst:
     BUY when flat on 3+ of 4 bullish signals in an uptrend, or on an SMC long setup (bullish
     structure in discount with a bullish FVG/OB below or a sell-side sweep) with 2+ of 4; the
     stop then goes just under the zone or sweep. SELL when long on RSI > 78, an SMC exit (fresh
-    bearish CHoCH, buy-side sweep in premium) or 3+ bearish signals in a downtrend.
+    bearish CHoCH, buy-side sweep in premium) or 3+ bearish signals in a downtrend. The numbers
+    are `RuleParams` (the fast backtest replays the same ones).
     """
 
     name = "rules"
     model = "rules-v1"
 
-    def __init__(self, atr_stop: float = 2.0, atr_target: float = 3.0) -> None:
-        self.atr_stop, self.atr_target = atr_stop, atr_target
+    def __init__(self, params: RuleParams | None = None) -> None:
+        self.params = params or RuleParams()
 
     def decide(self, context: MarketContext) -> AnalystResult:
         started = time.perf_counter()
         row = context.bars.iloc[-1]
-        bull, bear = _signals(row)
+        bull, bear = _signals(row, self.params)
         setup = long_setup(context.smc)
         action, reasons = self._choose(context, bull, bear, row.rsi, setup)
-        confluence = 0.25 if setup.found and action is Action.BUY else 0.0
-        confidence = round(min(1.0, max(len(bull), len(bear)) / 4 + confluence), 2)
-        size = context.asset.position_size_pct * confidence if action is Action.BUY else 0.0
-        stop = take = None
-        if action is Action.BUY:
-            stop = float(row.close - self.atr_stop * row.atr)
-            if setup.found and setup.stop_level is not None:
-                below = setup.stop_level - 0.1 * float(row.atr)  # just under the zone or sweep
-                stop = below if 0 < below < row.close else stop
-            take = float(row.close + self.atr_target * row.atr)
+        buy = action is Action.BUY
+        score = confidence(len(bull), len(bear), setup.found and buy)
+        size = context.asset.position_size_pct * score if buy else 0.0
+        stop, take = (
+            entry_levels(self.params, row.close, row.atr, setup.stop_level if setup.found else None)
+            if buy
+            else (None, None)
+        )
         decision = Decision(
             symbol=context.symbol,
             action=action,
-            confidence=confidence if action is not Action.HOLD else 0.0,
+            confidence=score if action is not Action.HOLD else 0.0,
             position_size_pct=round(size, 4),
-            stop_loss=stop if stop and stop > 0 else None,
+            stop_loss=stop,
             take_profit=take,
             reasoning=f"{action.value}: " + "; ".join(reasons),
             signals={
@@ -125,22 +169,24 @@ class RulesAnalyst:
         rsi: float,
         setup: SmcSetup,
     ) -> tuple[Action, list[str]]:
+        """`choose`'s action, with the reasons that decided it (the log's rule trace)."""
+        p = self.params
         holding = context.position is not None and context.position.qty > 0
-        if holding and rsi > 78:
-            return Action.SELL, [f"RSI {rsi:.1f} > 78: take profits while overbought", *bear]
-        smc_exit = exit_setup(context.smc)
-        if holding and smc_exit.found:
-            return Action.SELL, [*smc_exit.reasons, *bear]
-        if not holding and setup.found and len(bull) >= 2:
-            return Action.BUY, [*setup.reasons, *bull, f"SMC setup with {len(bull)}/4 bullish"]
-        downtrend = bear and bear[0].startswith("SMA20")
-        if holding and downtrend and len(bear) >= 3:
-            return Action.SELL, [*bear, f"{len(bear)}/4 bearish in a downtrend while long"]
-        uptrend = bull and bull[0].startswith("SMA20")
-        if not holding and uptrend and len(bull) >= 3:
-            return Action.BUY, [*bull, f"{len(bull)}/4 bullish while flat"]
+        uptrend = bool(bull) and bull[0].startswith("SMA20")
+        smc_exit = exit_setup(context.smc, p.fresh_choch_bars) if holding else SmcSetup(False)
+        action = choose(p, holding, uptrend, len(bull), len(bear), rsi, setup.found, smc_exit.found)
+        if action is Action.SELL and rsi > p.rsi_exit:
+            return action, [f"RSI {rsi:.1f} > {p.rsi_exit:g}: take profits while overbought", *bear]
+        if action is Action.SELL and smc_exit.found:
+            return action, [*smc_exit.reasons, *bear]
+        if action is Action.SELL:
+            return action, [*bear, f"{len(bear)}/4 bearish in a downtrend while long"]
+        if action is Action.BUY and setup.found and len(bull) >= p.setup_votes:
+            return action, [*setup.reasons, *bull, f"SMC setup with {len(bull)}/4 bullish"]
+        if action is Action.BUY:
+            return action, [*bull, f"{len(bull)}/4 bullish while flat"]
         state = "long" if holding else "flat"
-        return Action.HOLD, [f"{len(bull)}/4 bullish, {len(bear)}/4 bearish while {state}"]
+        return action, [f"{len(bull)}/4 bullish, {len(bear)}/4 bearish while {state}"]
 
 
 def _request(context: MarketContext, row: Any) -> dict[str, Any]:

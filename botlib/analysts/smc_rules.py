@@ -59,10 +59,11 @@ def long_setup(smc: dict[str, Any]) -> SmcSetup:
     return SmcSetup(True, reasons, min(stops))
 
 
-def exit_setup(smc: dict[str, Any]) -> SmcSetup:
-    """A fresh bearish CHoCH, or buy-side liquidity swept while in premium."""
+def exit_setup(smc: dict[str, Any], fresh_bars: int = 3) -> SmcSetup:
+    """A fresh bearish CHoCH (under `fresh_bars` old), or buy-side liquidity swept in premium."""
     brk = smc.get("last_break") or {} if smc else {}
-    if brk.get("type") == "CHoCH" and brk.get("direction") == "bearish" and brk["bars_ago"] < 3:
+    fresh = brk.get("type") == "CHoCH" and brk.get("direction") == "bearish"
+    if fresh and brk["bars_ago"] < fresh_bars:
         return SmcSetup(True, [f"SMC: bearish CHoCH through {brk['level']:,.6g}"])
     sweep = (smc or {}).get("sweep") or {}
     zone = ((smc or {}).get("premium_discount") or {}).get("zone")

@@ -4,14 +4,15 @@ The engine's feature windows start on fixed block boundaries (`botlib.features.w
 every cycle of one block computes `add_indicators` and `smc_features` on a prefix of the same
 frame. Here each block's frame is computed once, the rules analyst's signals and SMC setups
 become numpy columns (`rule_columns`), and only the path-dependent state (flat/long, stop, take-
-profit, cash, the risk gate's peak and day-start equity) is walked cycle by cycle, repeating
-`SimBroker`'s fill arithmetic and `risk.check`'s sizing in the same order. Trades, prices, fees
-and equity equal the engine path's exactly, at any length (`tests/test_backtest.py` checks it
-across window boundaries, on simulated and stored bars, with gaps).
+profit, cash, the risk gate's peak and day-start equity) is walked cycle by cycle. Trades,
+prices, fees and equity equal the engine path's exactly, at any length (`tests/test_backtest.py`
+checks it across window boundaries, on simulated and stored bars, with gaps).
 
-The price of that speed is a second statement of the rules and the fill arithmetic: a change
-to `RulesAnalyst`, `risk.check` or `SimBroker` must be mirrored here, and the parity tests
-fail until it is. Nothing is stored here (`botlib.backtest.run_backtest` stores the report).
+The rules are not restated: the per-bar choice, confidence and levels are the rules analyst's
+own functions and `RuleParams` (`botlib.analysts.rules`), sizing is `risk.size_entry`, fills
+are `sim.market_fill`, P&L is `execution.realized_pnl`. What stays here is the vectorised
+reading of the same signals (`rule_columns`), which the parity tests tie to `RulesAnalyst`.
+Nothing is stored here (`botlib.backtest.run_backtest` stores the report).
 """
 
 from __future__ import annotations
@@ -26,17 +27,19 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from botlib.analysts.rules import RuleParams, choose, confidence, entry_levels
 from botlib.backtest.results import TRADE_COLUMNS
 from botlib.clock import floor_time, iso
 from botlib.core.engine import client_order_id
-from botlib.core.risk import CASH_BUFFER, MIN_ORDER_USD, RiskLimits, trading_state
+from botlib.core.execution import realized_pnl
+from botlib.core.risk import RiskLimits, size_entry, trading_state
 from botlib.errors import ConfigError, DataError
 from botlib.features.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
 from botlib.features.smc.summary import RECENT_BARS, smc_features
 from botlib.features.window import WINDOW_BLOCK, window_start
-from botlib.models import TIMEFRAMES, AssetSettings
+from botlib.models import TIMEFRAMES, Action, AssetSettings, timeframe_minutes
 from botlib.ports import MarketData
-from botlib.venues.sim import SimMarket
+from botlib.venues.sim import SimMarket, books_after, market_fill
 
 __all__ = [
     "FastResult", "run_fast_backtest", "rule_columns", "window_columns", "cycle_times",
@@ -84,17 +87,21 @@ def _last_event(values: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(pos)
 
 
-def rule_columns(features: pd.DataFrame, smc: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Return the rules analyst's per-bar inputs as arrays (see `RulesAnalyst._choose`)."""
+def rule_columns(
+    features: pd.DataFrame, smc: pd.DataFrame, params: RuleParams | None = None
+) -> dict[str, np.ndarray]:
+    """Return the rules analyst's per-bar inputs as arrays (its `_signals`, vectorised)."""
+    p = params or RuleParams()
     f = {c: features[c].to_numpy(float) for c in (*INDICATOR_COLUMNS, "close", "low", "high")}
     sma_up, macd_up = f["sma_20"] > f["sma_50"], f["macd_hist"] > 0
-    close_up, rsi = f["close"] > f["bb_middle"], f["rsi"]
-    n_bull = sma_up.astype(int) + macd_up + ((rsi >= 50) & (rsi < 70)) + close_up
-    n_bear = (~sma_up).astype(int) + ~macd_up + (rsi < 50) + ~close_up
-    return f | _smc_columns(smc) | {"n_bull": n_bull, "n_bear": n_bear, "sma_up": sma_up}
+    close_up, rsi, (low, high) = f["close"] > f["bb_middle"], f["rsi"], p.rsi_band
+    n_bull = sma_up.astype(int) + macd_up + ((rsi >= low) & (rsi < high)) + close_up
+    n_bear = (~sma_up).astype(int) + ~macd_up + (rsi < low) + ~close_up
+    smc_cols = _smc_columns(smc, p.fresh_choch_bars)
+    return f | smc_cols | {"n_bull": n_bull, "n_bear": n_bear, "sma_up": sma_up}
 
 
-def _smc_columns(smc: pd.DataFrame) -> dict[str, np.ndarray]:
+def _smc_columns(smc: pd.DataFrame, fresh_bars: int) -> dict[str, np.ndarray]:
     """Vectorise `long_setup` and `exit_setup` over `summary`'s view of every bar."""
     n = len(smc)
     bos, choch, sweep = (smc[c].to_numpy() for c in ("bos", "choch", "sweep"))
@@ -109,7 +116,7 @@ def _smc_columns(smc: pd.DataFrame) -> dict[str, np.ndarray]:
     zone = smc["zone"].to_numpy(object)
     bullish = (smc["trend"].to_numpy() == 1) | (is_choch & (choch_dir > 0))
     below = np.isfinite(fvg) | np.isfinite(ob) | np.isfinite(sell_sweep)
-    fresh_choch = is_choch & (choch_dir < 0) & (np.arange(n) - choch_pos < 3)
+    fresh_choch = is_choch & (choch_dir < 0) & (np.arange(n) - choch_pos < fresh_bars)
     return {
         "setup": bullish & (zone == "discount") & below,
         "smc_exit": fresh_choch | ((side < 0) & (zone == "premium")),
@@ -136,20 +143,25 @@ def run_fast_backtest(
     limits: RiskLimits | None = None,
     market: MarketData | None = None,
     progress: bool = False,
+    rules: RuleParams | None = None,
 ) -> FastResult:
-    """Replay the cycles `run_backtest` runs between `start` and `end`, without the engine."""
+    """Replay the cycles `run_backtest` runs between `start` and `end`, without the engine.
+
+    `rules`: the rules analyst's parameters (`RulesAnalyst(rules)` on the engine path).
+    """
     _validate(start, end, timeframe)
     market = market or SimMarket()
     times = cycle_times(market, timeframe, start, end)
     began = time.perf_counter()
     width = timedelta(minutes=TIMEFRAMES[timeframe])
     bar_times = pd.DatetimeIndex([t - width for t in times], name="ts")
-    cols = window_columns(market, symbol, timeframe, bar_times, progress)
+    rules = rules or RuleParams()
+    cols = window_columns(market, symbol, timeframe, bar_times, progress, rules)
     features_s = time.perf_counter() - began
     book = _Book(cash=cash)
     asset = asset or AssetSettings(symbol=symbol, timeframe=timeframe)
-    ctx = _Ctx(symbol, asset, limits or RiskLimits(), fee_rate, slippage_bps / 10_000, cols,
-               bar_times)  # fmt: skip
+    ctx = _Ctx(symbol, asset, limits or RiskLimits(), rules, fee_rate, slippage_bps / 10_000,
+               cols, bar_times)  # fmt: skip
     equity, held = [], 0
     with tqdm(total=len(times), desc=f"replay {symbol}", unit="bar", disable=not progress) as bar:
         for first in range(0, len(times), _CHUNK):  # the bar ticks per chunk, not per cycle
@@ -186,6 +198,7 @@ def window_columns(
     timeframe: str,
     bar_times: pd.DatetimeIndex,
     progress: bool = False,
+    rules: RuleParams | None = None,
 ) -> dict[str, np.ndarray]:
     """Return the rules' inputs on each cycle's last completed bar (`bar_times`).
 
@@ -213,14 +226,13 @@ def window_columns(
         at = frame.index.get_indexer(rows)
         if not np.isfinite(features[list(INDICATOR_COLUMNS)].to_numpy(float)[at]).all():
             raise DataError("indicators are not defined on every replayed bar (too little history)")
-        cols = rule_columns(features, smc_features(frame))
+        cols = rule_columns(features, smc_features(frame), rules)
         parts.append({name: values[at] for name, values in cols.items()})
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def _validate(start: datetime, end: datetime, timeframe: str) -> timedelta:
-    if timeframe not in TIMEFRAMES:
-        raise ConfigError(f"timeframe {timeframe!r} unknown; use one of {', '.join(TIMEFRAMES)}")
+    timeframe_minutes(timeframe, ConfigError)
     if start.tzinfo is None or end.tzinfo is None or end <= start:
         raise ConfigError("start and end must be timezone-aware UTC datetimes, start < end")
     if floor_time(start, TIMEFRAMES[timeframe]) != start:
@@ -233,6 +245,7 @@ class _Ctx:
     symbol: str
     asset: AssetSettings
     limits: RiskLimits
+    rules: RuleParams
     fee_rate: float
     slippage: float
     cols: dict[str, np.ndarray]
@@ -248,16 +261,17 @@ def _cycle(ctx: _Ctx, book: _Book, i: int, now: datetime) -> None:
     """One engine cycle: exits first, then the rules' choice through the risk gate."""
     c = ctx.lists
     price = c["close"][i]  # on a bar boundary the latest minute closes the last bar
-    if book.qty > 0 and (c["low"][i] <= book.stop or c["high"][i] >= book.take):
+    holding = book.qty > 0
+    if holding and (c["low"][i] <= book.stop or c["high"][i] >= book.take):
         reason = "stop_loss" if c["low"][i] <= book.stop else "take_profit"
         _sell(ctx, book, price, _cid(ctx, i, "exit"), reason, now)
-    elif book.qty > 0:
-        sell = c["rsi"][i] > 78 or c["smc_exit"][i] or (not c["sma_up"][i] and c["n_bear"][i] >= 3)
-        if sell:
-            _sell(ctx, book, price, _cid(ctx, i, "SELL"), "signal", now)
     else:
         setup = c["setup"][i]
-        if (setup and c["n_bull"][i] >= 2) or (c["sma_up"][i] and c["n_bull"][i] >= 3):
+        action = choose(ctx.rules, holding, c["sma_up"][i], c["n_bull"][i], c["n_bear"][i],
+                        c["rsi"][i], setup, c["smc_exit"][i])  # fmt: skip
+        if action is Action.SELL:
+            _sell(ctx, book, price, _cid(ctx, i, "SELL"), "signal", now)
+        elif action is Action.BUY:
             _buy(ctx, book, i, price, setup, now)
     _snapshot(book, price, now)
 
@@ -275,49 +289,42 @@ def _status_halted(ctx: _Ctx, book: _Book, equity: float, now: datetime) -> bool
     return trading_state(equity, peak, ctx.limits, book.day_start).halted
 
 
+def _zone_level(c: dict[str, list], i: int) -> float:  # type: ignore[type-arg]
+    """The setup's stop level as `long_setup` reads it from the summary (8 decimals)."""
+    levels = (c["fvg"][i], c["ob"][i], c["sell_sweep"][i])
+    return min(round(v, 8) for v in levels if math.isfinite(v))
+
+
 def _buy(ctx: _Ctx, book: _Book, i: int, price: float, setup: bool, now: datetime) -> None:
-    c, asset, limits = ctx.lists, ctx.asset, ctx.limits
-    close, atr = c["close"][i], c["atr"][i]
-    confidence = round(min(1.0, max(c["n_bull"][i], c["n_bear"][i]) / 4 + 0.25 * setup), 2)
-    size = round(asset.position_size_pct * confidence, 4)
-    stop: float | None = float(close - 2.0 * atr)
-    if setup:
-        levels = [
-            round(v, 8) for v in (c["fvg"][i], c["ob"][i], c["sell_sweep"][i]) if math.isfinite(v)
-        ]
-        below = min(levels) - 0.1 * atr
-        stop = below if 0 < below < close else stop
-    take = float(close + 3.0 * atr)
-    stop = stop if stop and stop > 0 else None
+    """`RulesAnalyst.decide`'s buy, `decision_problem`, the gate's `size_entry`, the fill."""
+    c = ctx.lists
+    size = round(ctx.asset.position_size_pct * confidence(c["n_bull"][i], c["n_bear"][i], setup), 4)
+    level = _zone_level(c, i) if setup else None
+    stop, take = entry_levels(ctx.rules, c["close"][i], c["atr"][i], level)
     if size <= 0 or (stop is not None and not stop < price) or not take > price:
         return  # `decision_problem` turns this into a HOLD
     equity = book.cash + book.qty * price
     if _status_halted(ctx, book, equity, now):
         return
-    pct = min(size, asset.position_size_pct, limits.max_position_pct)
-    notional = min(equity * pct / 100, book.cash * CASH_BUFFER)
-    stop = stop or price * (1 - asset.stop_loss_pct / 100)
-    if notional < MIN_ORDER_USD or not stop < price:
+    entry = size_entry(size, stop, take, asset=ctx.asset, limits=ctx.limits, equity=equity,
+                       cash=book.cash, price=price)  # fmt: skip
+    if entry.denied:
         return
-    fill = price * (1 + ctx.slippage)
-    qty = round(notional, 2) / fill
-    cost = qty * fill
-    received = qty * (1 - ctx.fee_rate)
-    book.cash, book.qty, book.avg = book.cash - cost, received, cost / received
-    book.stop, book.take = stop, take
-    fee = cost * ctx.fee_rate
-    book.trades.append(_trade(ctx.symbol, _cid(ctx, i, "BUY"), "buy", "signal", qty, fill, fee,
-                              None, now))  # fmt: skip
+    fill = market_fill("buy", price, ctx.fee_rate, ctx.slippage, notional=entry.notional)
+    book.cash += fill.cash_change
+    book.qty, book.avg = books_after(book.qty, book.avg, fill)
+    book.stop, book.take = entry.stop, entry.take
+    book.trades.append(_trade(ctx.symbol, _cid(ctx, i, "BUY"), "buy", "signal", fill.qty,
+                              fill.price, fill.fee, None, now))  # fmt: skip
 
 
 def _sell(ctx: _Ctx, book: _Book, price: float, cid: str, reason: str, now: datetime) -> None:
-    fill = price * (1 - ctx.slippage)
-    qty = book.qty
-    proceeds = qty * fill
-    fee = proceeds * ctx.fee_rate
-    pnl = qty * (fill - book.avg) - fee
-    book.cash, book.qty, book.avg = book.cash + proceeds * (1 - ctx.fee_rate), 0.0, 0.0
-    book.trades.append(_trade(ctx.symbol, cid, "sell", reason, qty, fill, fee, pnl, now))
+    fill = market_fill("sell", price, ctx.fee_rate, ctx.slippage, qty=book.qty)
+    pnl = realized_pnl(fill.qty, fill.price, book.avg, fill.fee)
+    book.cash += fill.cash_change
+    book.qty, book.avg = 0.0, 0.0
+    book.trades.append(_trade(ctx.symbol, cid, "sell", reason, fill.qty, fill.price, fill.fee,
+                              pnl, now))  # fmt: skip
 
 
 def _snapshot(book: _Book, price: float, now: datetime) -> None:

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from botlib.analysts.factory import LlmConfig
+from botlib.analysts.rules import RuleParams, RulesAnalyst
 from botlib.backtest.engine_path import replay_engine
 from botlib.backtest.fast_path import cycle_times, run_fast_backtest
 from botlib.backtest.results import BACKTEST_DIR, BacktestResult, Replay, save_result
@@ -88,7 +89,12 @@ class _Run:
             "end": iso(self.end), "timeframe": self.timeframe, "analyst": self.analyst_name,
             "path": self.path, "cash": self.cash, "fee_rate": self.fee_rate,
             "slippage_bps": self.slippage_bps, "market": type(self.market).__name__,
-        }  # fmt: skip
+        } | _rules_entry(self.analyst)  # fmt: skip
+
+
+def _rules_entry(analyst: str | Analyst) -> dict[str, Any]:
+    params = rule_params(analyst)
+    return {"rules": asdict(params)} if params is not None else {}
 
 
 def run_backtest(
@@ -114,7 +120,8 @@ def run_backtest(
 
     `analyst`: "rules", "openai" (engine path, answering from the replay cache in
     `llm_cache="replay"` mode, or calling the model of `llm` and recording in `"record"`
-    mode), or any `Analyst`. `path`: "auto" (fast for the rules, else engine), "engine" or
+    mode), or any `Analyst` (a `RulesAnalyst(RuleParams(...))` replays on the fast path too,
+    with its parameters). `path`: "auto" (fast for the rules, else engine), "engine" or
     "fast". `market`: simulated bars by default, or a `FrameMarket` of stored bars. The report
     goes to `db_path`, else `<directory or data/backtests>/<backtest_id>.db`.
     """
@@ -168,7 +175,7 @@ def _path(path: str, analyst: str | Analyst, llm_cache: str) -> str:
         raise ConfigError(f"analyst {analyst!r}: use rules or openai, or pass an Analyst")
     if analyst == "openai" and llm_cache not in ("record", "replay"):
         raise ConfigError(f"llm_cache {llm_cache!r}: use record (calls OpenAI) or replay ($0)")
-    rules = analyst == "rules"
+    rules = rule_params(analyst) is not None
     if path == "auto":
         return "fast" if rules else "engine"
     if path not in ("engine", "fast"):
@@ -176,6 +183,14 @@ def _path(path: str, analyst: str | Analyst, llm_cache: str) -> str:
     if path == "fast" and not rules:
         raise ConfigError("the fast path replays the rules analyst only; use path='engine'")
     return path
+
+
+def rule_params(analyst: str | Analyst) -> RuleParams | None:
+    """The rules analyst's parameters when `analyst` is it (by name or as an instance), else
+    None: only then can the fast path replay it."""
+    if analyst == "rules":
+        return RuleParams()
+    return analyst.params if type(analyst) is RulesAnalyst else None
 
 
 def _target(backtest_id: str, db_path: Path | str | None, directory: Path | str | None) -> Path:
@@ -200,7 +215,8 @@ def _prepare(store: Store, run: _Run) -> None:
 def _fast(run: _Run, progress: bool) -> Replay:
     fast = run_fast_backtest(run.symbol, run.start, run.end, timeframe=run.timeframe,
                              cash=run.cash, fee_rate=run.fee_rate, slippage_bps=run.slippage_bps,
-                             market=run.market, progress=progress)  # fmt: skip
+                             market=run.market, progress=progress,
+                             rules=rule_params(run.analyst))  # fmt: skip
     return Replay(fast.trades, fast.equity, fast.held, fast.elapsed_s)
 
 

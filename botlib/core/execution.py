@@ -14,7 +14,7 @@ from botlib.models import Account, AssetSettings, Order, OrderRequest, Position
 from botlib.ports import Broker
 from botlib.storage.store import Store
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "realized_pnl"]
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class Executor:
         pnl = None
         if order.side == "sell":
             entry = intent.get("entry_price") or 0.0
-            pnl = order.filled_qty * ((order.filled_avg_price or 0.0) - entry) - order.fee
+            pnl = realized_pnl(order.filled_qty, order.filled_avg_price or 0.0, entry, order.fee)
         symbol = order.symbol
         with self.store.transaction():
             trade_id, new = self._record(
@@ -212,3 +212,8 @@ def _intent(
 
 def _still_open(held: Position, now: datetime) -> dict[str, object]:
     return {"qty": held.qty, "avg_entry_price": held.avg_entry_price, "updated_at": iso(now)}
+
+
+def realized_pnl(qty: float, price: float, entry: float, fee: float) -> float:
+    """A sell's P&L net of its fee (the buy's fee is in `entry`: fewer coins for the cost)."""
+    return qty * (price - entry) - fee

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CASH_BUFFER",
+    "EntrySize",
     "MIN_ORDER_USD",
     "halts",
     "RiskLimits",
@@ -28,6 +29,7 @@ __all__ = [
     "TradingStatus",
     "ACTIVE",
     "check",
+    "size_entry",
     "trading_state",
     "trading_status",
 ]
@@ -176,16 +178,53 @@ def _check_buy(
 ) -> RiskVerdict:
     if position is not None and position.qty > 0:
         return RiskVerdict(False, "denied: already holding a position (one entry per asset)")
-    pct = min(decision.position_size_pct, asset.position_size_pct, limits.max_position_pct)
-    notional = min(account.equity * pct / 100, account.cash * CASH_BUFFER)
+    entry = size_entry(
+        decision.position_size_pct, decision.stop_loss, decision.take_profit,
+        asset=asset, limits=limits, equity=account.equity, cash=account.cash, price=price,
+    )  # fmt: skip
+    if entry.denied:
+        return RiskVerdict(False, entry.denied)
+    order = OrderRequest(decision.symbol, "buy", client_order_id, notional=entry.notional)
+    reason = f"approved: buy {entry.notional:,.2f} USD ({entry.pct:.2f}% of equity)"
+    return RiskVerdict(True, reason, order, stop_loss=entry.stop, take_profit=entry.take)
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySize:
+    """A buy as the gate sizes it: the order's USD value, its stop and take-profit, or why not."""
+
+    pct: float  # of equity, after the asset's and the account's caps
+    notional: float  # USD, rounded to the cent as the order carries it
+    stop: float
+    take: float
+    denied: str | None = None
+
+
+def size_entry(
+    size_pct: float,
+    stop_loss: float | None,
+    take_profit: float | None,
+    *,
+    asset: AssetSettings,
+    limits: RiskLimits,
+    equity: float,
+    cash: float,
+    price: float,
+) -> EntrySize:
+    """Size a buy (the engine's gate and the fast backtest call this one function).
+
+    The asked size is capped by the asset and the account limits and by the cash on hand;
+    a missing stop or take-profit comes from the asset's percentages.
+    """
+    pct = min(size_pct, asset.position_size_pct, limits.max_position_pct)
+    notional = min(equity * pct / 100, cash * CASH_BUFFER)
+    stop = stop_loss or price * (1 - asset.stop_loss_pct / 100)
+    take = take_profit or price * (1 + asset.take_profit_pct / 100)
+    denied = None
     if notional < MIN_ORDER_USD:
-        return RiskVerdict(False, f"denied: order value {notional:.2f} USD below the 1 USD minimum")
-    stop = decision.stop_loss or price * (1 - asset.stop_loss_pct / 100)
-    take = decision.take_profit or price * (1 + asset.take_profit_pct / 100)
-    if not stop < price:
-        return RiskVerdict(False, f"denied: stop-loss {stop:g} must be below entry {price:g}")
-    if not take > price:
-        return RiskVerdict(False, f"denied: take-profit {take:g} must be above entry {price:g}")
-    order = OrderRequest(decision.symbol, "buy", client_order_id, notional=round(notional, 2))
-    reason = f"approved: buy {notional:,.2f} USD ({pct:.2f}% of equity)"
-    return RiskVerdict(True, reason, order, stop_loss=stop, take_profit=take)
+        denied = f"denied: order value {notional:.2f} USD below the 1 USD minimum"
+    elif not stop < price:
+        denied = f"denied: stop-loss {stop:g} must be below entry {price:g}"
+    elif not take > price:
+        denied = f"denied: take-profit {take:g} must be above entry {price:g}"
+    return EntrySize(pct, round(notional, 2), stop, take, denied)

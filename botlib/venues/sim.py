@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import uuid
 import zlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -27,7 +28,7 @@ from botlib.models import Account, Order, OrderRequest, Position, timeframe_minu
 from botlib.ports import Clock, MarketData
 from botlib.storage.store import Store
 
-__all__ = ["SimMarket", "SimBroker", "EPOCH"]
+__all__ = ["SimMarket", "SimBroker", "EPOCH", "Fill", "market_fill", "books_after"]
 
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 _DAYS = 366 * 25  # daily levels are generated once per symbol up to 2045
@@ -129,6 +130,49 @@ def _frame(rows: np.ndarray, start: datetime, minutes: int) -> pd.DataFrame:
     return pd.DataFrame(rows, index=index, columns=["open", "high", "low", "close", "volume"])
 
 
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One market fill, booked as Alpaca books crypto: the fee is taken in the received asset."""
+
+    price: float  # the last price plus slippage (minus for a sell)
+    qty: float  # what the order bought or sold
+    value: float  # qty * price: USD paid, or USD proceeds before the fee
+    fee: float  # value * fee_rate, in USD
+    asset_change: float  # + qty net of the fee (buy), - qty (sell)
+    cash_change: float  # - value (buy), + value net of the fee (sell)
+
+
+def market_fill(
+    side: str,
+    last: float,
+    fee_rate: float,
+    slippage: float,
+    *,
+    qty: float | None = None,
+    notional: float | None = None,
+) -> Fill:
+    """The fill arithmetic of `SimBroker` and the fast backtest: one statement of it.
+
+    >>> market_fill("buy", 100.0, 0.0025, 0.0, notional=50.0).asset_change
+    0.49875
+    """
+    sign = 1 if side == "buy" else -1
+    price = last * (1 + sign * slippage)
+    filled = qty if qty is not None else (notional or 0.0) / price
+    value = filled * price
+    if sign > 0:
+        return Fill(price, filled, value, value * fee_rate, filled * (1 - fee_rate), -value)
+    return Fill(price, filled, value, value * fee_rate, -filled, value * (1 - fee_rate))
+
+
+def books_after(qty: float, avg_entry: float, fill: Fill) -> tuple[float, float]:
+    """A position's quantity and average entry after `fill` (a sell keeps the entry price)."""
+    new_qty = qty + fill.asset_change
+    if fill.asset_change < 0:
+        return max(new_qty, 0.0), avg_entry
+    return new_qty, (qty * avg_entry + fill.value) / new_qty
+
+
 class SimBroker:
     """A broker that fills market orders at the latest simulated price plus slippage and fees."""
 
@@ -176,18 +220,12 @@ class SimBroker:
             last = checked_price(request.symbol, last)
         except DataError as exc:
             raise OrderRejectedError(f"{exc}: order not filled", status=403) from None
-        sign = 1 if request.side == "buy" else -1
-        price = last * (1 + sign * self.slippage)
-        qty = request.qty if request.qty is not None else (request.notional or 0.0) / price
-        notional = qty * price
-        if notional < 1.0:
+        fill = market_fill(request.side, last, self.fee_rate, self.slippage,
+                           qty=request.qty, notional=request.notional)  # fmt: skip
+        if fill.value < 1.0:
             raise OrderRejectedError("cost basis must be >= minimal amount of order 1", status=403)
         with self.store.transaction():
-            fee = (
-                self._fill_buy(request, qty, price)
-                if sign > 0
-                else self._fill_sell(request, qty, price)
-            )
+            self._book(request, fill)
             record = {
                 "id": str(uuid.uuid4()),
                 "client_order_id": request.client_order_id,
@@ -196,47 +234,30 @@ class SimBroker:
                 "status": "filled",
                 "qty": request.qty,
                 "notional": request.notional,
-                "filled_qty": qty,
-                "filled_avg_price": price,
-                "fee": fee,
+                "filled_qty": fill.qty,
+                "filled_avg_price": fill.price,
+                "fee": fill.fee,
                 "created_at": iso(now),
                 "filled_at": iso(now),
             }
             self.store.add_sim_order(record)
         return _order(record)
 
-    def _fill_buy(self, request: OrderRequest, qty: float, price: float) -> float:
-        cash, notional = self.store.sim_cash(), qty * price
-        if notional > cash + 1e-9:
-            raise OrderRejectedError(
-                f"insufficient balance for USD (requested: {notional:.2f}, available: {cash:.2f})",
-                status=403,
-            )
-        received = qty * (1 - self.fee_rate)  # Alpaca takes the fee in the received asset
-        held = self.position(request.symbol)
-        old_qty, old_cost = (held.qty, held.qty * held.avg_entry_price) if held else (0.0, 0.0)
-        new_qty = old_qty + received
-        self.store.set_sim_books(
-            cash - notional, request.symbol, new_qty, (old_cost + notional) / new_qty
-        )
-        return notional * self.fee_rate
-
-    def _fill_sell(self, request: OrderRequest, qty: float, price: float) -> float:
-        held = self.position(request.symbol)
-        available = held.qty if held else 0.0
-        if qty > available * (1 + 1e-9):
+    def _book(self, request: OrderRequest, fill: Fill) -> None:
+        """Refuse what Alpaca refuses (more cash or coin than held), else update the books."""
+        cash, held = self.store.sim_cash(), self.position(request.symbol)
+        qty, avg = (held.qty, held.avg_entry_price) if held else (0.0, 0.0)
+        if request.side == "buy" and fill.value > cash + 1e-9:
+            asked = f"requested: {fill.value:.2f}, available: {cash:.2f}"
+            raise OrderRejectedError(f"insufficient balance for USD ({asked})", status=403)
+        if request.side == "sell" and fill.qty > qty * (1 + 1e-9):
             asset = request.symbol.split("/")[0]
             raise OrderRejectedError(
-                f"insufficient balance for {asset} (requested: {qty}, available: {available})",
+                f"insufficient balance for {asset} (requested: {fill.qty}, available: {qty})",
                 status=403,
             )
-        proceeds = qty * price
-        remaining = max(available - qty, 0.0)
-        avg = held.avg_entry_price if held else 0.0
-        self.store.set_sim_books(
-            self.store.sim_cash() + proceeds * (1 - self.fee_rate), request.symbol, remaining, avg
-        )
-        return proceeds * self.fee_rate
+        new_qty, new_avg = books_after(qty, avg, fill)
+        self.store.set_sim_books(cash + fill.cash_change, request.symbol, new_qty, new_avg)
 
 
 def _order(row: dict) -> Order:
