@@ -13,9 +13,8 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3 \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-KERNEL := botlib
 
-.PHONY: help venv demo test check lint format bench soak clean
+.PHONY: help venv demo test check lint format bench soak clean chromium
 
 help:
 	@echo "make demo   - set up .venv, backfill simulated history, trade BTC/USD + SOL/USD, serve the dashboard"
@@ -33,7 +32,6 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "botlib (.venv)" >/dev/null
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -46,8 +44,21 @@ demo: $(STAMP)
 WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist worksteal
 
-test: lint
+test: chromium lint
 	$(PYTEST)
+
+# The browser test's Debian chromium: installed when this is root on a Debian-like machine,
+# otherwise stop at once with the command to run (`make check` does not need it).
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian chromium for the browser test (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "error: the browser test needs Debian chromium; run: sudo apt-get install chromium" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 # The edit loop: lint and the fast unit tests (no subprocesses, kernels, servers or browsers).
 check: lint

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import botlib
 from botlib.app.config import Settings
+from botlib.app.jupyter.shipped import kernel_hint, notebook_path
 from botlib.clock import ManualClock, parse_time
 from botlib.errors import ConfigError
 from botlib.models import CycleReport, CycleStatus
@@ -39,7 +39,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CYCLE_NOTEBOOK = Path(botlib.__file__).resolve().parents[1] / "notebooks" / "trading_cycle.ipynb"
+CYCLE_NOTEBOOK = notebook_path("trading_cycle.ipynb")
 PARAMETERS = ("symbol", "db", "mode", "cycle_id", "at")  # all a tick ever passes: no secrets
 CELL_TIMEOUT_S = 600  # a hung cell must not hold the tick lock (and every later tick) for ever
 # ipykernel warns on every start that its localhost TCP sockets are unencrypted (they carry
@@ -196,10 +196,7 @@ def _failure_reason(exc: Exception) -> str:
         return f"cell {cell}: {ename}: {evalue}"
     reason = f"the cycle notebook could not run: {type(exc).__name__}: {exc}"
     if type(exc).__name__ == "NoSuchKernel":
-        reason += (
-            " (install it: python -m ipykernel install --sys-prefix --name botlib;"
-            " or set BOTLIB_KERNEL, or BOTLIB_TICK_NOTEBOOKS=false)"
-        )
+        reason += f" ({kernel_hint(getattr(exc, 'name', ''))}; or BOTLIB_TICK_NOTEBOOKS=false)"
     return reason
 
 

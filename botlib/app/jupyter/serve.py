@@ -29,8 +29,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import botlib
 from botlib.app.config import load_settings
+from botlib.app.jupyter.shipped import KERNEL, kernel_hint, notebook_path
 from botlib.errors import ConfigError
 
 __all__ = [
@@ -47,9 +47,8 @@ __all__ = [
     "serve_forever",
 ]
 
-NOTEBOOK = Path(botlib.__file__).resolve().parents[1] / "notebooks" / "dashboard.ipynb"
-AI_LOGS_NOTEBOOK = NOTEBOOK.parent / "ai_logs.ipynb"  # the read-only AI-log explorer
-KERNEL = "botlib"
+NOTEBOOK = notebook_path("dashboard.ipynb")
+AI_LOGS_NOTEBOOK = notebook_path("ai_logs.ipynb")  # the read-only AI-log explorer
 _SECRET_PREFIXES = ("ALPACA_", "OPENAI_")
 _SECRET_MARKERS = ("SECRET", "TOKEN", "PASSWORD", "API_KEY", "WEBHOOK")
 AI_LOGS_TAB = "BOTLIB_DASHBOARD_AI_LOGS"  # the dashboard notebook adds the AI-log explorer tab
@@ -228,8 +227,7 @@ def check_kernel(name: str = KERNEL) -> None:
         KernelSpecManager().get_kernel_spec(name)
     except NoSuchKernel:
         raise ConfigError(
-            f"Jupyter kernel {name!r} is not installed; run"
-            f" `{sys.executable} -m ipykernel install --sys-prefix --name {name}`"
+            f"Jupyter kernel {name!r} is not installed; {kernel_hint(name)}"
         ) from None
 
 
