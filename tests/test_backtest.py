@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -163,22 +164,29 @@ def test_fast_path_equals_the_engine_path_to_the_last_bit(two_days: BacktestResu
     assert fast.equity.to_numpy().tolist() == two_days.equity.to_numpy().tolist()
 
 
-@pytest.mark.slow
-def test_a_changed_rule_changes_both_paths_alike(two_days: BacktestResult, tmp_path: Path) -> None:
-    """The rules' numbers live in `RuleParams` only: both paths read the changed ones."""
-    rules = RulesAnalyst(RuleParams(atr_stop=1.0, atr_target=1.5, rsi_exit=70.0, trend_votes=4))
-    runs = {
+def _both_paths(
+    tmp_path: Path, name: str, paths: tuple[str, str], **kw: Any
+) -> dict[str, BacktestResult]:
+    """The two days of `two_days` replayed on each of `paths`, each into its own database."""
+    return {
         path: run_backtest(
             "BTC/USD",
             START,
             END,
             timeframe="15Min",
-            analyst=rules,
             path=path,
-            db_path=tmp_path / f"{path}.db",
-        )  # fmt: skip
-        for path in ("auto", "engine")
+            db_path=tmp_path / f"{name}-{path}.db",
+            **kw,
+        )
+        for path in paths
     }
+
+
+@pytest.mark.slow
+def test_a_changed_rule_changes_both_paths_alike(two_days: BacktestResult, tmp_path: Path) -> None:
+    """The rules' numbers live in `RuleParams` only: both paths read the changed ones."""
+    rules = RulesAnalyst(RuleParams(atr_stop=1.0, atr_target=1.5, rsi_exit=70.0, trend_votes=4))
+    runs = _both_paths(tmp_path, "rules", ("auto", "engine"), analyst=rules)
     assert runs["auto"].path == "fast"  # a rules analyst instance replays fast too
     pd.testing.assert_frame_equal(runs["auto"].trades, runs["engine"].trades, check_exact=True)
     assert runs["auto"].equity.tolist() == runs["engine"].equity.tolist()
@@ -226,18 +234,7 @@ def test_stored_bars_replay_with_gaps_on_both_paths(
         stored.frame.index <= START + timedelta(hours=26)
     )
     holed = FrameMarket("BTC/USD", "15Min", stored.frame[~hole])
-    runs = {
-        path: run_backtest(
-            "BTC/USD",
-            START,
-            END,
-            timeframe="15Min",
-            market=holed,
-            path=path,
-            db_path=tmp_path / f"hole-{path}.db",
-        )  # fmt: skip
-        for path in ("engine", "fast")
-    }
+    runs = _both_paths(tmp_path, "hole", ("engine", "fast"), market=holed)
     assert runs["engine"].cycles == two_days.cycles - int(hole.sum())
     assert len(runs["engine"].trades) >= 2
     pd.testing.assert_frame_equal(runs["fast"].trades, runs["engine"].trades, check_exact=True)
