@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 KERNEL = "botlib"
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CANARY_KEY = "sk-test-canary-0123456789abcdefXYZ"  # must never reach the DB, logs or exports
+
+# A shell's background job (`make test &`, `nohup ... &`) starts with SIGINT ignored, and every
+# process below it inherits that: the Ctrl-C tests then send SIGINT to children that never see
+# it (found 2026-12-03: test_demo and test_serve's SIGINT case timed out only when launched so).
+# A Python handler here is reset to the default in each child, so they get Ctrl-C as from a
+# terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
