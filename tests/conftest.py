@@ -26,6 +26,7 @@ from tests.ledger import TALLY
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL = "botlib"
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+JUPYTER_DIRS = ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")
 CANARY_KEY = "sk-test-canary-0123456789abcdefXYZ"  # must never reach the DB, logs or exports
 
 # A shell's background job (`make test &`, `nohup ... &`) starts with SIGINT ignored, and every
@@ -35,6 +36,15 @@ CANARY_KEY = "sk-test-canary-0123456789abcdefXYZ"  # must never reach the DB, lo
 # terminal.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def jupyter_dirs(root: Path) -> dict[str, str]:
+    """Jupyter's and IPython's folders, made fresh under `root`: a process started with them
+    reads no user config or kernels and leaves nothing behind."""
+    dirs = {name: root / name.lower() for name in JUPYTER_DIRS}
+    for folder in dirs.values():
+        folder.mkdir()
+    return {name: str(folder) for name, folder in dirs.items()}
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -119,9 +129,7 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def jupyter_env(tmp_path: Path) -> dict[str, str]:
     """Environment for Jupyter subprocesses: nothing written under ~, the venv's kernel."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "OPENAI_"))}
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
-        (tmp_path / name.lower()).mkdir()
-        env[name] = str(tmp_path / name.lower())
+    env |= jupyter_dirs(tmp_path)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 

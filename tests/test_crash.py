@@ -33,7 +33,7 @@ from botlib.app.wiring import ensure_assets
 from botlib.clock import ManualClock
 from botlib.core.failpoints import POINTS
 from botlib.storage.store import Store
-from tests.conftest import CANARY_KEY, KERNEL
+from tests.conftest import CANARY_KEY, JUPYTER_DIRS, KERNEL
 from tests.fakes.alpaca_server import FakeAlpaca, held_response
 from tests.fakes.openai_server import FakeOpenAI, buy, decision
 from tests.ledger import tally
@@ -325,7 +325,7 @@ def test_a_cycle_notebook_whose_kernel_dies_fails_with_the_stage_and_is_recovere
     for name, value in child_env(venue, openai, "order.after_submit").items():
         if name.startswith(("BOTLIB_", "OPENAI_", "JUPYTER", "IPYTHON")):
             monkeypatch.setenv(name, value)
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+    for name in JUPYTER_DIRS:
         monkeypatch.setenv(name, jupyter_env[name])
     monkeypatch.chdir(tmp_path)
     openai.push(buy())

@@ -30,7 +30,7 @@ from botlib.app.scheduler import tick
 from botlib.clock import ManualClock
 from botlib.models import CycleReport
 from botlib.storage.store import Store
-from tests.conftest import KERNEL, ROOT, T0
+from tests.conftest import JUPYTER_DIRS, KERNEL, ROOT, T0
 from tests.ledger import tally
 from tools.invariants import consistency_problems
 from tools.soak import LOCKED, prepare_db, soak_symbols
@@ -76,7 +76,7 @@ def kernel_env(
     tmp_path: Path, jupyter_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
     """Kernels as a tick starts them: Jupyter dirs in tmp, the simulator, the rules analyst."""
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+    for name in JUPYTER_DIRS:
         monkeypatch.setenv(name, jupyter_env[name])
     monkeypatch.setenv("BOTLIB_MODE", "sim")
     monkeypatch.setenv("BOTLIB_ANALYST", "rules")

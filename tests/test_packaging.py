@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, jupyter_dirs
 
 pytestmark = pytest.mark.slow  # builds a wheel, a venv, and runs a papermill tick
 
@@ -82,9 +82,7 @@ def _clean_env(tmp: Path, prefix: Path) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("BOTLIB_", "ALPACA_", "OPENAI_", "JUPYTER_", "PYTHON", "VIRTUAL_ENV"))
     }
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
-        (tmp / name.lower()).mkdir()
-        env[name] = str(tmp / name.lower())
+    env |= jupyter_dirs(tmp)
     env["PATH"] = f"{prefix / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
 

@@ -35,7 +35,7 @@ from botlib.app.wiring import build_engine, ensure_assets
 from botlib.clock import ManualClock
 from botlib.errors import BotlibError
 from botlib.storage.store import Store
-from tests.conftest import KERNEL, ROOT, T0
+from tests.conftest import KERNEL, ROOT, T0, jupyter_dirs
 from tests.fakes.alpaca_server import FakeAlpaca, status
 from tests.fakes.alpaca_state import Fault
 from tests.fakes.openai_server import FakeOpenAI, error
@@ -124,9 +124,7 @@ def _env(root: Path, alpaca: FakeAlpaca, openai: FakeOpenAI, hook: WebhookServer
         "OPENAI_MAX_RETRIES": "0",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
-        (root / name.lower()).mkdir()
-        env[name] = str(root / name.lower())
+    env |= jupyter_dirs(root)
     return env
 
 

@@ -35,6 +35,7 @@ from botlib.app.jupyter.serve import (
 )
 from botlib.app.jupyter.voila_guard import V1_PROTOCOL
 from botlib.errors import ConfigError
+from tests.conftest import jupyter_dirs
 from tests.ui_helpers import free_port, voila_kernels, wait_for, websocket_status
 
 pytestmark = pytest.mark.slow  # subprocesses, kernels or servers: not in `make check`
@@ -57,9 +58,7 @@ def _get(url: str) -> tuple[int, str]:
 def module_jupyter_env(root: Path) -> dict[str, str]:
     """`jupyter_env` for a module-scoped server: Jupyter's folders under `root`, no keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "OPENAI_"))}
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
-        (root / name.lower()).mkdir()
-        env[name] = str(root / name.lower())
+    env |= jupyter_dirs(root)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 

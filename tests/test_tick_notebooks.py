@@ -18,7 +18,7 @@ from botlib.app.scheduler import lock_path, tick
 from botlib.app.wiring import ensure_assets
 from botlib.clock import ManualClock, iso
 from botlib.storage.store import Store
-from tests.conftest import CANARY_KEY, KERNEL, ROOT, T0
+from tests.conftest import CANARY_KEY, JUPYTER_DIRS, KERNEL, ROOT, T0
 
 pytestmark = pytest.mark.notebooks
 
@@ -35,7 +35,7 @@ def kernel_env(
     tmp_path: Path, jupyter_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Run kernels as a tick does: keys in the environment (canaries), Jupyter dirs in tmp."""
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+    for name in JUPYTER_DIRS:
         monkeypatch.setenv(name, jupyter_env[name])
     for name, value in (CANARIES | {"BOTLIB_MODE": "sim", "BOTLIB_ANALYST": "rules"}).items():
         monkeypatch.setenv(name, value)
