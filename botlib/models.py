@@ -19,6 +19,7 @@ __all__ = [
     "AssetSettings",
     "TIMEFRAMES",
     "timeframe_minutes",
+    "ORDER_TYPES",
     "OrderRequest",
     "Order",
     "Position",
@@ -121,21 +122,43 @@ OPEN_ORDER_STATUSES = frozenset(
 )
 
 
+ORDER_TYPES = ("market", "limit", "stop_limit")  # what Alpaca takes for crypto
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """A market order the engine wants; exactly one of `notional` (USD) or `qty` is set."""
+    """An order the engine wants; exactly one of `notional` (USD) or `qty` is set.
+
+    `type` is market (filled now), limit (rests until the price reaches `limit_price`) or
+    stop_limit (rests until the price falls to `stop_price` for a sell, then is a limit at
+    `limit_price`): the venue-side stop that protects a position while the bot sleeps.
+    """
 
     symbol: str
     side: str  # "buy" | "sell"
     client_order_id: str
     notional: float | None = None
     qty: float | None = None
+    type: str = "market"
+    limit_price: float | None = None
+    stop_price: float | None = None
 
     def __post_init__(self) -> None:
         if (self.notional is None) == (self.qty is None):
             raise ValueError("set exactly one of notional or qty")
         if self.side not in ("buy", "sell"):
             raise ValueError(f"side must be buy or sell, not {self.side!r}")
+        if self.type not in ORDER_TYPES:
+            raise ValueError(f"type must be one of {', '.join(ORDER_TYPES)}, not {self.type!r}")
+        if self.type != "market" and not (self.limit_price and self.limit_price > 0):
+            raise ValueError(f"a {self.type} order needs a positive limit_price")
+        if self.type == "stop_limit" and not (self.stop_price and self.stop_price > 0):
+            raise ValueError("a stop_limit order needs a positive stop_price")
+
+    @property
+    def rests(self) -> bool:
+        """Whether the venue may hold it open (anything but a market order)."""
+        return self.type != "market"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +177,9 @@ class Order:
     filled_avg_price: float | None = None
     fee: float = 0.0
     filled_at: datetime | None = None
+    type: str = "market"
+    limit_price: float | None = None
+    stop_price: float | None = None
 
     @property
     def is_open(self) -> bool:
