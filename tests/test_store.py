@@ -24,6 +24,7 @@ def test_migrations_are_idempotent_and_wal_is_on(tmp_path: Path) -> None:
             "m004_reconciliations",
             "m005_operations",
             "m006_order_intents",
+            "m007_resting_orders",
         ]
         assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
