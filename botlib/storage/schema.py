@@ -401,3 +401,6 @@ def m007_resting_orders(db: Database) -> None:
     ]:
         orders.add_column(name, kind)
     orders.create_index(["status"])
+    decisions = db.table("ai_decision_logs")
+    decisions.add_column("order_type", str)  # market | limit (NULL: market)
+    decisions.add_column("limit_price", float)
