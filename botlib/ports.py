@@ -70,6 +70,14 @@ class Broker(Protocol):
 
     def get_order_by_client_id(self, client_order_id: str) -> Order | None: ...
 
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders the venue still holds open (resting limits and stops), all symbols if None."""
+        ...
+
+    def cancel_order(self, order_id: str) -> None:
+        """Cancel an open order; raise OrderRejectedError (422) when it is no longer open."""
+        ...
+
 
 class Analyst(Protocol):
     name: str

@@ -16,16 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from botlib.app.cli_backtest import backtest_parser, cmd_backtest
 from botlib.app.config import Settings, load_settings
 from botlib.app.logs import configure_logging
 from botlib.clock import ManualClock, SystemClock
 from botlib.errors import BotlibError, ConfigError
-from botlib.models import TIMEFRAMES, AssetSettings
+from botlib.models import AssetSettings
 from botlib.redact import register_secrets
 from botlib.storage.store import Store
 
 if TYPE_CHECKING:  # the commands import what they use: a quiet `botlib tick` stays light
-    from botlib.ports import Clock, MarketData
+    from botlib.ports import Clock
     from botlib.reporting.ai_logs import LogFilter
     from botlib.reporting.queries import DashboardData
 
@@ -73,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
             help="run cycles in this process, not as papermill notebooks"
             " (as BOTLIB_TICK_NOTEBOOKS=false)",
         )
+    guard = sub.add_parser("guard", help="watch open positions between cycles (cron or loop)")
+    guard.add_argument("--once", action="store_true", help="one pass, then exit (for cron)")
+    guard.add_argument("--every", type=float, help="seconds between passes (default: setting)")
+    guard.add_argument("--at", type=_parse_time, help="one pass at a simulated time (not live)")
     fill = sub.add_parser("backfill", help="replay past cycles in the simulator")
     fill.add_argument("--days", type=float, default=3.0)
     serve = sub.add_parser("serve", help="serve the read-only dashboard with Voila")
@@ -86,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         "--hostname", action="append", default=[], metavar="NAME",
         help="a reverse proxy's public host name to accept (repeatable; docs/remote-access.md)",
     )  # fmt: skip
-    _backtest_parser(sub)
+    backtest_parser(sub, _parse_time)
     sub.add_parser("status", help="assets, positions and last cycles")
     export = sub.add_parser("export-logs", help="export AI decision logs as JSON or CSV")
     export.add_argument("--format", choices=["json", "csv"], default="json")
@@ -96,27 +101,6 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--by", choices=["model", "symbol", "day", "analyst"], default="model")
     _log_filters(usage)
     return parser
-
-
-def _backtest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    bt = sub.add_parser("backtest", help="replay history through the engine; report and store it")
-    bt.add_argument("--symbol", help="e.g. BTC/USD")
-    bt.add_argument("--days", type=float, default=30.0, help="length of the replayed window")
-    bt.add_argument("--end", type=_parse_time, help="window end, ISO-8601 UTC (default: now)")
-    bt.add_argument("--timeframe", choices=list(TIMEFRAMES), default="1Min")
-    bt.add_argument("--analyst", choices=["rules", "openai"], default="rules")
-    bt.add_argument("--path", choices=["auto", "engine", "fast"], default="auto")
-    bt.add_argument("--llm-cache", choices=["replay", "record"], default="replay",
-                    help="openai: replay recorded answers ($0), or call and record")  # fmt: skip
-    bt.add_argument("--max-llm-calls", type=int, default=500, help="cap for --llm-cache record")
-    bt.add_argument("--cash", type=float, default=100_000.0)
-    bt.add_argument("--fee", type=float, default=0.0025, help="taker fee rate")
-    bt.add_argument("--slippage-bps", type=float, default=5.0)
-    source = bt.add_mutually_exclusive_group()
-    source.add_argument("--bars-db", help="replay the bars a bot stored in this database")
-    source.add_argument("--bars-csv", help="replay bars from a CSV (time column first)")
-    bt.add_argument("--out", help="folder for the run's database (default: data/backtests)")
-    bt.add_argument("--list", action="store_true", help="list finished runs and exit")
 
 
 def _since(text: str) -> datetime:
@@ -216,12 +200,33 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from botlib.app.scheduler import run_loop
 
     _open(settings).close()
+    ticks = run_loop(_scheduled(settings, args), _stop_on_signals(), args.every)
+    log.info("loop stopped after %d ticks", ticks)
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    ticks = run_loop(_scheduled(settings, args), stop, args.every)
-    log.info("loop stopped after %d ticks", ticks)
-    return 0
+    return stop
+
+
+def cmd_guard(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.app.guarding import guard_loop, guard_once
+
+    _open(settings).close()
+    if not (args.once or args.at):
+        passes = guard_loop(settings, _stop_on_signals(), args.every)
+        log.info("guard stopped after %d passes", passes)
+        return 0
+    results = guard_once(settings, _clock(settings, args.at))
+    if results is None:
+        _out("a tick holds the lock; nothing to do")
+        return 0
+    for result in results:
+        _out(f"{result.symbol} {result.action or 'watched'} {result.note}".rstrip())
+    return 1 if any(r.note.startswith("failed") for r in results) else 0
 
 
 def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
@@ -291,56 +296,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     )  # fmt: skip
 
 
-def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
-    from botlib.app.wiring import llm_config
-    from botlib.backtest import BACKTEST_DIR, default_window, list_backtests, run_backtest
-    from botlib.backtest.fast_path import cycle_times
-
-    folder = Path(args.out) if args.out else BACKTEST_DIR
-    if args.list:
-        runs = list_backtests(folder)
-        _out("no finished backtests in " + str(folder) if runs.empty else runs.to_string())
-        return 0
-    if not args.symbol:
-        raise ConfigError("backtest needs --symbol (or --list)")
-    symbol = args.symbol.upper()
-    if settings.log_level.upper() != "DEBUG":  # one line per replayed cycle is noise here
-        logging.getLogger("botlib.core.engine").setLevel(logging.WARNING)
-    market = _backtest_market(args, symbol)
-    start, end = default_window(args.days, args.timeframe, args.end)
-    if args.analyst == "openai" and args.llm_cache == "record":
-        from botlib.venues.sim import SimMarket
-
-        calls = len(cycle_times(market or SimMarket(), args.timeframe, start, end))
-        if calls > args.max_llm_calls:
-            raise ConfigError(
-                f"recording would call OpenAI up to {calls} times (--max-llm-calls is"
-                f" {args.max_llm_calls}): shorten --days, use a longer --timeframe, or raise it"
-            )
-    result = run_backtest(
-        symbol, start, end, timeframe=args.timeframe, analyst=args.analyst, path=args.path,
-        cash=args.cash, fee_rate=args.fee, slippage_bps=args.slippage_bps, directory=folder,
-        progress=sys.stderr.isatty(), market=market, llm=llm_config(settings),
-        llm_cache=args.llm_cache,
-    )  # fmt: skip
-    _out(f"backtest {result.backtest_id}: {symbol} {args.timeframe} {start:%Y-%m-%d %H:%M}Z .."
-         f" {end:%Y-%m-%d %H:%M}Z, {result.analyst} analyst, {result.path} path")  # fmt: skip
-    table = result.table(throughput=True)
-    _out(table.to_string(index=False, float_format="{:,.4g}".format))
-    _out(f"stored in {result.db_path}")
-    return 0
-
-
-def _backtest_market(args: argparse.Namespace, symbol: str) -> MarketData | None:
-    from botlib.venues.stored_bars import FrameMarket
-
-    if args.bars_db:
-        return FrameMarket.from_store(args.bars_db, symbol, args.timeframe)
-    if args.bars_csv:
-        return FrameMarket.from_csv(args.bars_csv, symbol, args.timeframe)
-    return None
-
-
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from botlib.app.demo import run_demo
 
@@ -353,6 +308,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "cycle": cmd_cycle,
     "tick": cmd_tick,
     "run": cmd_run,
+    "guard": cmd_guard,
     "backfill": cmd_backfill,
     "serve": cmd_serve,
     "status": cmd_status,

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     alpaca_data_url: str | None = Field(None, validation_alias=_env("ALPACA_DATA_URL"))
     alpaca_timeout_s: float = Field(10.0, gt=0, le=120, validation_alias=_env("ALPACA_TIMEOUT"))
     alpaca_fill_wait_s: float = Field(10.0, ge=0, le=300, validation_alias=_env("BOTLIB_FILL_WAIT"))
+    venue_stops: bool = Field(True, validation_alias=_env("BOTLIB_VENUE_STOPS"))
+    stop_limit_band_pct: float = Field(
+        0.5, gt=0, le=20, validation_alias=_env("BOTLIB_STOP_LIMIT_BAND_PCT")
+    )
+    guard_seconds: float = Field(15.0, ge=1, le=3600, validation_alias=_env("BOTLIB_GUARD_SECONDS"))
+    limit_expiry_bars: int = Field(
+        3, ge=1, le=1000, validation_alias=_env("BOTLIB_LIMIT_EXPIRY_BARS")
+    )
     openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
     openai_model: str = Field("gpt-4o", min_length=1, validation_alias=_env("OPENAI_MODEL"))
     openai_base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))

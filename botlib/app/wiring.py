@@ -12,6 +12,8 @@ from botlib.app.config import Settings
 from botlib.clock import SystemClock
 from botlib.core.cycle_alerts import CycleAlerts
 from botlib.core.engine import Engine
+from botlib.core.orders.guard import Guard
+from botlib.core.orders.protection import Protection
 from botlib.errors import ConfigError
 from botlib.ops.alerts import Alerts
 from botlib.ops.limits import load_limits
@@ -20,8 +22,8 @@ from botlib.storage.store import Store
 from botlib.venues.sim import SimBroker, SimMarket
 
 __all__ = [
-    "build_engine", "build_alerts", "build_analyst", "build_alpaca", "ensure_assets",
-    "failure_watch", "llm_config",
+    "build_engine", "build_alerts", "build_analyst", "build_alpaca", "build_guard",
+    "build_venue", "ensure_assets", "failure_watch", "llm_config", "protection",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -39,26 +41,37 @@ def build_engine(
     clock = clock or SystemClock()
     if analyst is not None:
         settings = settings.model_copy(update={"analyst": analyst})
-    market: MarketData
-    broker: Broker
-    if settings.resolved_mode == "sim":
-        market = SimMarket()
-        broker = SimBroker(
-            store,
-            market,
-            clock,
-            cash=settings.sim_cash,
-            fee_rate=settings.sim_fee_rate,
-            slippage_bps=settings.sim_slippage_bps,
-        )
-    else:
-        market, broker = build_alpaca(settings, store)
+    market, broker = build_venue(settings, store, clock)
     limits = load_limits(store, settings.limits)
     decider = build_analyst(settings, store, clock, budget_usd=limits.llm_budget_usd)
     return Engine(
         market, broker, decider, store, risk=limits, clock=clock,
         alerts=build_alerts(settings, store), failure_alert_after=settings.failure_alert_after,
+        protection=protection(settings), limit_expiry_bars=settings.limit_expiry_bars,
     )  # fmt: skip
+
+
+def build_venue(settings: Settings, store: Store, clock: Clock) -> tuple[MarketData, Broker]:
+    """Return the market and broker of the configured mode: the simulator, or Alpaca."""
+    if settings.resolved_mode != "sim":
+        return build_alpaca(settings, store)
+    market = SimMarket()
+    broker = SimBroker(
+        store, market, clock, cash=settings.sim_cash, fee_rate=settings.sim_fee_rate,
+        slippage_bps=settings.sim_slippage_bps,
+    )  # fmt: skip
+    return market, broker
+
+
+def protection(settings: Settings) -> Protection | None:
+    """The resting stop's settings, or None when BOTLIB_VENUE_STOPS=false (the bot's stop only)."""
+    return Protection(settings.stop_limit_band_pct) if settings.venue_stops else None
+
+
+def build_guard(settings: Settings, store: Store, clock: Clock) -> Guard:
+    """Return the between-cycles guard on the configured venue (no analyst is built)."""
+    market, broker = build_venue(settings, store, clock)
+    return Guard(market, broker, store, protection(settings), build_alerts(settings, store))
 
 
 def build_alerts(settings: Settings, store: Store) -> Alerts:

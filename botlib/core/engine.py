@@ -15,16 +15,18 @@ from typing import Any
 
 import pandas as pd
 
-from botlib.clock import SystemClock, iso, parse_time
+from botlib.clock import SystemClock, iso
 from botlib.core.cycle_alerts import CycleAlerts
 from botlib.core.decision_checks import decision_problem
 from botlib.core.due import skip_reason, skip_reason_in
-from botlib.core.execution import Executor
 from botlib.core.failpoints import failpoint
 from botlib.core.log_tags import log_context
-from botlib.core.reconcile import reconcile
+from botlib.core.orders.execution import Executor
+from botlib.core.orders.exits import Exits, exit_reason
+from botlib.core.orders.protection import Protection, Protector
+from botlib.core.orders.reconcile import reconcile
 from botlib.core.reflection import reflect_pending
-from botlib.core.risk import RiskLimits, check, trading_status
+from botlib.core.risk import RiskLimits, RiskVerdict, check, trading_status
 from botlib.errors import BotlibError, DataError, StaleDataError
 from botlib.features.indicators import (
     INDICATOR_COLUMNS,
@@ -34,7 +36,15 @@ from botlib.features.indicators import (
 )
 from botlib.features.smc.summary import smc_features, summary
 from botlib.features.window import window_length, window_start
-from botlib.models import TIMEFRAMES, AssetSettings, CycleReport, CycleStatus, Decision, Position
+from botlib.models import (
+    TIMEFRAMES,
+    Action,
+    AssetSettings,
+    CycleReport,
+    CycleStatus,
+    Decision,
+    Position,
+)
 from botlib.ports import (
     AlertSink,
     Analyst,
@@ -69,27 +79,6 @@ def new_cycle_id(symbol: str, now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}-{symbol.replace('/', '')}-{uuid.uuid4().hex[:6]}"
 
 
-def exit_reason(
-    booked: dict[str, Any], bar: pd.Series, bar_time: datetime, price: float
-) -> str | None:
-    """Say whether the position's stop or target was hit on prices seen since it was opened.
-
-    Those are the latest price and the last closed bar if it opened at or after the position's
-    `opened_at`. A bar that opened earlier (a restart, or a second cycle, within the entry's bar)
-    holds prices from before the entry: exiting on its low would sell on a price never seen.
-    """
-    opened = parse_time(booked.get("opened_at"))
-    seen_bar = opened is not None and bar_time >= opened
-    low = min(price, bar["low"]) if seen_bar else price
-    high = max(price, bar["high"]) if seen_bar else price
-    stop, take = booked.get("stop_loss"), booked.get("take_profit")
-    if stop is not None and low <= stop:
-        return "stop_loss"  # checked first: if both are touched, assume the worse
-    if take is not None and high >= take:
-        return "take_profit"
-    return None
-
-
 class Engine:
     def __init__(
         self,
@@ -101,12 +90,21 @@ class Engine:
         clock: Clock | None = None,
         alerts: AlertSink | None = None,
         failure_alert_after: int = 3,
+        protection: Protection | None = None,
+        limit_expiry_bars: int = 3,
     ) -> None:
+        """`protection` None: no stop rests at the venue (the bot's own stop, once a cycle)."""
         self.market, self.broker, self.analyst, self.store = market, broker, analyst, store
         self.risk = risk or RiskLimits()
         self.clock = clock or SystemClock()
         self.executor = Executor(broker, store)
         self.alerts = alerts
+        self.protector = (
+            None if protection is None
+            else Protector(broker, store, self.executor, protection, alerts)
+        )  # fmt: skip
+        self.exits = Exits(broker, self.executor, self.protector, alerts)
+        self.limit_expiry_bars = limit_expiry_bars
         self.watch = CycleAlerts(store, alerts, failure_alert_after)
 
     def skip_reason(self, asset: AssetSettings, now: datetime) -> str | None:
@@ -162,7 +160,9 @@ class Engine:
         bar_time = bars.index[-1].to_pydatetime()
         # a NaN/inf/zero price must fail the cycle before exits, sizing or the broker see it
         price = checked_price(asset.symbol, self.market.latest_price(asset.symbol, now))
-        position = reconcile(self.store, self.broker, self.executor, asset, now, cycle_id)
+        position = reconcile(
+            self.store, self.broker, self.executor, asset, now, cycle_id, self.protector
+        )
         exit_report = self._enforce_exits(cycle_id, asset, bars.iloc[-1], price, position, now)
         if exit_report is not None:
             return exit_report
@@ -206,16 +206,17 @@ class Engine:
         position: Position | None,
         now: datetime,
     ) -> CycleReport | None:
-        """Sell at market when the stop or target was hit since the position opened."""
+        """Sell at market when the target, or a stop the venue does not hold, was hit."""
         booked = self.store.get_position(asset.symbol)
         if position is None or booked is None:
             return None
         bar_time = bar.name.to_pydatetime()
-        reason = exit_reason(booked, bar, bar_time, price)
+        reached = exit_reason(booked, bar, bar_time, price)
+        reason = self.exits.action(asset.symbol, reached, price)
         if reason is None:
             return None
         cid = client_order_id(asset.symbol, bar_time, "exit")
-        note, orders = self.executor.close(cycle_id, None, asset.symbol, position, cid, reason, now)
+        note, orders = self.exits.close(cycle_id, None, asset.symbol, cid, reason, now)
         outcome = _Outcome(action="EXIT", note=note, orders=orders, exit_reason=reason)
         return self._finish(cycle_id, asset.symbol, now, bar_time, outcome)
 
@@ -260,6 +261,8 @@ class Engine:
                 "position_size_pct": d.position_size_pct,
                 "stop_loss": d.stop_loss,
                 "take_profit": d.take_profit,
+                "order_type": getattr(d, "order_type", "market"),
+                "limit_price": getattr(d, "limit_price", None),
                 "reasoning": d.reasoning,
             }
             | result.call.columns()
@@ -299,15 +302,45 @@ class Engine:
         )
         order = verdict.order
         if order is not None and order.side == "buy":
-            outcome.note, outcome.orders = self.executor.open(
-                cycle_id, decision_id, verdict, context.now
-            )
+            outcome.note, outcome.orders = self._enter(cycle_id, decision_id, verdict, context)
         elif order is not None and context.position is not None:
-            outcome.note, outcome.orders = self.executor.close(
-                cycle_id, decision_id, asset.symbol, context.position,
-                order.client_order_id, "signal", context.now,
-            )  # fmt: skip
+            outcome.note, outcome.orders = self.exits.close(
+                cycle_id, decision_id, asset.symbol, order.client_order_id, "signal", context.now
+            )
+        else:
+            self._follow(decision, context, cycle_id)
         return self._finish(cycle_id, asset.symbol, context.now, bar_time, outcome)
+
+    def _enter(
+        self, cycle_id: str, decision_id: int, verdict: RiskVerdict, context: MarketContext
+    ) -> tuple[str, tuple[str, ...]]:
+        """Send an entry (a limit one expires after `limit_expiry_bars`), then protect it."""
+        now, symbol = context.now, context.symbol
+        if self.store.resting_intents(symbol, "signal"):
+            return "denied: a limit entry already rests at the venue (one entry per asset)", ()
+        width = timedelta(minutes=TIMEFRAMES[context.asset.timeframe])
+        expires = context.last_bar_time + width * (self.limit_expiry_bars + 1)
+        note, orders = self.executor.open(cycle_id, decision_id, verdict, now, expires)
+        if orders and self.protector is not None and self.broker.position(symbol) is not None:
+            failpoint("entry.after_fill")
+            self.protector.protect(symbol, now, cycle_id)
+        return note, orders
+
+    def _follow(self, decision: Decision, context: MarketContext, cycle_id: str) -> None:
+        """A HOLD with a higher stop raises the position's stop (never lowers it) and moves the
+        venue's stop with it; a SELL with no position cancels a resting limit entry."""
+        symbol, booked = context.symbol, self.store.get_position(context.symbol)
+        if decision.action is Action.SELL and booked is None:
+            self.executor.release(symbol, context.now, "cancelled by a SELL decision")
+            return
+        stop = decision.stop_loss
+        if booked is None or stop is None or decision.action is not Action.HOLD:
+            return
+        if not (float(booked["stop_loss"] or 0.0) < stop < context.price):
+            return
+        self.store.set_position(symbol, {"stop_loss": stop, "updated_at": iso(context.now)})
+        if self.protector is not None:
+            self.protector.protect(symbol, context.now, cycle_id)
 
     def _finish(
         self, cycle_id: str, symbol: str, now: datetime, bar_time: datetime, outcome: _Outcome

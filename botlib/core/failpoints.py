@@ -8,6 +8,9 @@ environment lookup per point. The points, in cycle order:
 - `cycle.after_decision`: the analyst's decision is logged, nothing sent yet.
 - `order.before_submit`: the order intent is written, the broker has not been called.
 - `order.after_submit`: the broker answered (the order exists there), nothing booked yet.
+- `entry.after_fill`: an entry's fill is booked, its protective stop is not placed yet.
+- `order.after_cancel`: a resting order's cancel was sent (a stop being replaced, or
+  cancelled for a take-profit), nothing placed or sold after it yet.
 - `cycle.before_finish`: fills and position are booked, the cycle row is not finished.
 """
 
@@ -25,6 +28,8 @@ POINTS = (
     "cycle.after_decision",
     "order.before_submit",
     "order.after_submit",
+    "entry.after_fill",
+    "order.after_cancel",
     "cycle.before_finish",
 )
 ENV = "BOTLIB_FAILPOINTS"

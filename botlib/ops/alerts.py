@@ -37,6 +37,9 @@ KINDS: dict[str, str] = {  # kind -> the severity it is raised with
     "cycle_failures": "critical",
     "llm_budget": "warning",
     "stale_data": "warning",
+    "gap_exit": "critical",  # a resting stop was gapped through; the bot sold at market
+    "protection": "critical",  # a position's protective stop could not be placed at the venue
+    "unknown_order": "warning",  # an open order at the venue the bot did not place
 }
 _SEVERITIES = ("warning", "critical")
 MAX_TIMEOUT_S = 5.0  # a webhook must never hold a cycle for long

@@ -5,7 +5,8 @@ Each setter checks its value (the widgets' bounds are never trusted), writes it 
 only its "rejected" row and raises `ControlError`. The engine reads `trading_assets` and the risk
 limits at every tick, so nothing needs restarting.
 
-Closing and the kill switch go through the same executor as the engine's exits, so the sale is
+Closing and the kill switch go through the same exits as the engine's (`Exits.close`): the
+bot's resting orders (the venue's stop, a limit entry) are cancelled first, then the sale is
 sent exactly once (the client order id is fixed per symbol and minute: a double click is a 422
 duplicate, looked up, not a second order) and booked with its P&L; the next cycle writes the
 reflection.
@@ -53,26 +54,26 @@ KILL_PHRASE = "FLATTEN ALL"  # typed, not clicked: flattening everything must be
 
 # engine actions ---------------------------------------------------------------------------
 def close_position(engine: Engine, symbol: str) -> str:
-    """Sell the whole position in `symbol` at market now; return what happened."""
+    """Cancel the resting orders, then sell the whole position in `symbol` at market now."""
     now = engine.clock.now()
-    held = engine.broker.position(symbol)
-    if held is None:
+    if engine.broker.position(symbol) is None and not engine.store.resting_intents(symbol, None):
         return f"{symbol}: no position to close"
     cid = client_order_id(symbol, now, "manual")
-    note, _ = engine.executor.close(None, None, symbol, held, cid, "manual", now)
+    note, _ = engine.exits.close(None, None, symbol, cid, "manual", now)
     log.warning("operator closed %s: %s", symbol, note)
     return f"{symbol}: {note}"
 
 
 def flatten_all(engine: Engine) -> list[str]:
-    """Cancel open orders (where the broker has them) and close every position."""
-    cancel = getattr(engine.broker, "cancel_order", None)
-    listing = getattr(engine.broker, "open_orders", None)
-    notes = []
-    if cancel is not None and listing is not None:
-        for order in listing():
-            cancel(order.id)
-            notes.append(f"{order.symbol}: cancelled open order {order.client_order_id}")
+    """Cancel every open order (the bot's through its books, then any other) and close every
+    position."""
+    now, notes = engine.clock.now(), []
+    for intent in engine.store.resting_intents(None, None):
+        engine.executor.cancel(intent, now, "kill switch")
+        notes.append(f"{intent['symbol']}: cancelled resting order {intent['client_order_id']}")
+    for order in engine.broker.open_orders():
+        engine.broker.cancel_order(order.id)
+        notes.append(f"{order.symbol}: cancelled open order {order.client_order_id}")
     notes.extend(close_position(engine, p.symbol) for p in engine.broker.positions())
     log.warning("kill switch: %s", "; ".join(notes) or "nothing to do")
     return notes

@@ -47,6 +47,45 @@ class LedgerTables(StoreBase):
             [symbol],
         )
 
+    def resting_intents(self, symbol: str | None, reason: str | None) -> list[dict[str, Any]]:
+        """Pending intents of orders that rest at the venue (limits, stops), oldest first.
+
+        `symbol` None: every symbol; `reason` None: every reason (e.g. `venue_stop` only).
+        """
+        sql = "SELECT * FROM order_intents WHERE status = 'pending' AND order_type IN"
+        sql += " ('limit', 'stop_limit')"
+        params: list[Any] = []
+        if symbol is not None:
+            sql += " AND symbol = ?"
+            params.append(symbol)
+        if reason is not None:
+            sql += " AND reason = ?"
+            params.append(reason)
+        return self.rows(sql + " ORDER BY created_at, client_order_id", params)
+
+    def intent(self, client_order_id: str) -> dict[str, Any] | None:
+        found = self.rows(
+            "SELECT * FROM order_intents WHERE client_order_id = ?", [client_order_id]
+        )
+        return found[0] if found else None
+
+    def protect_revisions(self, base: str) -> int:
+        """How many protective stops were ever written down for the position `base` names."""
+        rows = self.rows(
+            "SELECT coalesce(max(revision), 0) AS n FROM order_intents"
+            " WHERE client_order_id LIKE ? ESCAPE '\\' AND revision IS NOT NULL",
+            [base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "-p%"],
+        )
+        return int(rows[0]["n"])
+
+    def has_reconciliation(self, kind: str, needle: str) -> bool:
+        """Whether a reconciliation of `kind` already names `needle` (record a finding once)."""
+        rows = self.rows(
+            "SELECT 1 FROM reconciliations WHERE kind = ? AND instr(detail, ?) > 0 LIMIT 1",
+            [kind, needle],
+        )
+        return bool(rows)
+
     def get_position(self, symbol: str) -> dict[str, Any] | None:
         found = self.rows("SELECT * FROM positions WHERE symbol = ?", [symbol])
         return found[0] if found else None

@@ -375,32 +375,20 @@ def m006_order_intents(db: Database) -> None:
 def m007_resting_orders(db: Database) -> None:
     """Orders that rest at the venue: protective stop_limit sells and limit entries.
 
-    An intent now says what kind of order it is and, for a resting one, its prices, expiry
-    and the venue's id; it stays `pending` while the order rests and is booked when it fills
-    (however many cycles later) or closed as `canceled` / `expired`. The simulated venue keeps
-    the same fields and the minute up to which it has matched a resting order (`checked_to`).
+    An intent now says what kind of order it is and, for a resting one, its prices and expiry
+    (a protective stop: the entry it protects and its revision); it stays `pending` while the
+    order rests and is booked when it fills (however many cycles later) or closed as
+    `canceled` / `expired`. The simulated venue keeps the same fields and the minute up to
+    which it has matched a resting order (`checked_to`).
     """
-    intents = db.table("order_intents")
-    for name, kind in [
-        ("order_type", str),  # market | limit | stop_limit (NULL: market, written before m007)
-        ("limit_price", float),
-        ("stop_price", float),
-        ("expires_at", str),  # a limit entry is cancelled when this passes
-        ("entry_trade_id", int),  # a protective stop: the entry it protects
-        ("revision", int),  # a protective stop: 1, 2, ... as later decisions move it
-    ]:
-        intents.add_column(name, kind)
-    orders = db.table("sim_orders")
-    for name, kind in [
-        ("type", str),
-        ("limit_price", float),
-        ("stop_price", float),
-        ("triggered", int),
-        ("checked_to", str),
-        ("canceled_at", str),
-    ]:
-        orders.add_column(name, kind)
-    orders.create_index(["status"])
-    decisions = db.table("ai_decision_logs")
-    decisions.add_column("order_type", str)  # market | limit (NULL: market)
-    decisions.add_column("limit_price", float)
+    columns = {
+        "order_intents": [("order_type", str), ("limit_price", float), ("stop_price", float),
+                          ("expires_at", str), ("entry_trade_id", int), ("revision", int)],
+        "sim_orders": [("type", str), ("limit_price", float), ("stop_price", float),
+                       ("triggered", int), ("checked_to", str), ("canceled_at", str)],
+        "ai_decision_logs": [("order_type", str), ("limit_price", float)],
+    }  # fmt: skip
+    for table, added in columns.items():
+        for name, kind in added:
+            db.table(table).add_column(name, kind)
+    db.table("sim_orders").create_index(["status"])

@@ -14,6 +14,8 @@ from botlib.storage.base import StoreBase
 
 __all__ = ["SimBooks"]
 
+_OPEN = "'new', 'accepted', 'partially_filled'"  # a sim order rests in one of these
+
 
 class SimBooks(StoreBase):
     """Cash, orders and positions of the simulated account."""
@@ -34,6 +36,33 @@ class SimBooks(StoreBase):
     def sim_order(self, client_order_id: str) -> dict[str, Any] | None:
         found = self.rows("SELECT * FROM sim_orders WHERE client_order_id = ?", [client_order_id])
         return found[0] if found else None
+
+    def sim_order_by_id(self, order_id: str) -> dict[str, Any] | None:
+        found = self.rows("SELECT * FROM sim_orders WHERE id = ?", [order_id])
+        return found[0] if found else None
+
+    def open_sim_orders(self, symbol: str | None) -> list[dict[str, Any]]:
+        """Return the resting orders (all symbols when `symbol` is None), oldest first."""
+        sql = f"SELECT * FROM sim_orders WHERE status IN ({_OPEN})"
+        if symbol is None:
+            return self.rows(sql + " ORDER BY created_at, id")
+        return self.rows(sql + " AND symbol = ? ORDER BY created_at, id", [symbol])
+
+    def sim_reserved(self, symbol: str | None, side: str) -> float:
+        """What open orders hold back: a sell's coins (of `symbol`), a buy's USD (at its limit)."""
+        rest = "coalesce(qty, notional / limit_price)" if side == "sell" else (
+            "coalesce(notional, qty * limit_price)")  # fmt: skip
+        sql = f"SELECT coalesce(sum({rest}), 0) AS held FROM sim_orders WHERE status IN ({_OPEN})"
+        params: list[Any] = [side]
+        sql += " AND side = ?"
+        if symbol is not None:
+            sql += " AND symbol = ?"
+            params.append(symbol)
+        return float(self.rows(sql, params)[0]["held"])
+
+    def update_sim_order(self, order_id: str, fields: dict[str, Any]) -> None:
+        with self.transaction():
+            self.db.table("sim_orders").update(order_id, fields)
 
     def add_sim_order(self, record: dict[str, Any]) -> None:
         """Insert a simulated order (inside the caller's transaction, with its fill's books)."""

@@ -1,133 +1,35 @@
-"""The embedded venue: a deterministic synthetic market and a broker that fills against it.
+"""The embedded venue: a broker that fills against the synthetic market (`sim_market`).
 
-The market is a pure function of (symbol, time): every minute since 2020-01-01 is generated
-from seeds, so a bar never changes once it has closed and no query can see a bar that has not.
-Daily levels follow a regime-switching walk (trends and ranges) with volatility clustering;
-each day's minutes are a Brownian bridge between two daily levels, with intraday clustering,
-a busier US session and occasional jumps. The broker keeps its own books (`sim_*` tables) and
-answers like Alpaca: a reused client_order_id is 422/40010001, selling more than held is 403,
-orders under $1 are 403, fees (taker 0.25% by default) are taken in the received asset.
+The broker keeps its own books (`sim_*` tables) and answers like Alpaca: a reused
+client_order_id is 422/40010001, selling more than held (or than open sells leave free) is
+403, orders under $1 are 403, fees (taker 0.25% by default) are taken in the received asset.
+Limit and stop_limit orders rest and fill from the market's minute bars (`resting`).
 """
 
 from __future__ import annotations
 
-import math
 import uuid
-import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-
-import numpy as np
-import pandas as pd
+from datetime import datetime, timedelta
+from typing import Any
 
 from botlib.clock import floor_time, iso, parse_time
-from botlib.errors import DUPLICATE_CLIENT_ORDER_ID, DataError, OrderRejectedError
+from botlib.errors import DUPLICATE_CLIENT_ORDER_ID, BrokerError, DataError, OrderRejectedError
 from botlib.features.indicators import checked_price
-from botlib.models import Account, Order, OrderRequest, Position, timeframe_minutes
+from botlib.models import (
+    OPEN_ORDER_STATUSES,
+    Account,
+    Order,
+    OrderRequest,
+    Position,
+    timeframe_minutes,
+)
 from botlib.ports import Clock, MarketData
 from botlib.storage.store import Store
+from botlib.venues.resting import match_bar
+from botlib.venues.sim_market import EPOCH, SimMarket
 
 __all__ = ["SimMarket", "SimBroker", "EPOCH", "Fill", "market_fill", "books_after"]
-
-EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
-_DAYS = 366 * 25  # daily levels are generated once per symbol up to 2045
-_MINUTES = 1440
-# Plausible starting levels and daily volatility; any other XXX/USD gets a level from its name.
-_PROFILES = {"BTC": (60_000.0, 0.030), "ETH": (3_000.0, 0.038), "SOL": (150.0, 0.050)}
-
-
-def _profile(symbol: str) -> tuple[float, float, int]:
-    base = symbol.split("/")[0].upper()
-    seed = zlib.crc32(symbol.upper().encode())
-    price, vol = _PROFILES.get(base, (10.0 + seed % 490, 0.045))
-    return price, vol, seed
-
-
-@lru_cache(maxsize=32)
-def _daily_levels(symbol: str) -> np.ndarray:
-    """Return the log price at each day's 00:00 UTC since EPOCH (regimes + clustered volatility)."""
-    price, vol, seed = _profile(symbol)
-    rng = np.random.default_rng([seed, 1])
-    z, u, eps = rng.standard_normal(_DAYS), rng.random(_DAYS), rng.standard_normal(_DAYS)
-    levels = np.empty(_DAYS + 1)
-    levels[0] = math.log(price)
-    regime, log_vol = 0, math.log(vol)
-    drifts = (0.0, 0.6 * vol, -0.6 * vol)  # range, uptrend, downtrend
-    for d in range(_DAYS):
-        if u[d] < 0.08:  # regimes last ~12 days on average
-            regime = int(u[d] * 1000) % 3
-        log_vol = 0.85 * log_vol + 0.15 * math.log(vol) + 0.2 * eps[d]
-        pull = -0.01 * (levels[d] - math.log(price))  # keeps levels plausible over years
-        levels[d + 1] = levels[d] + drifts[regime] + pull + math.exp(log_vol) * z[d]
-    return levels
-
-
-@lru_cache(maxsize=256)
-def _day_minutes(symbol: str, day: int) -> np.ndarray:
-    """Return a (1440, 5) array of one day's minute OHLCV, bridging the day's two daily levels."""
-    if not 0 <= day < _DAYS:
-        raise DataError(f"simulated market covers {EPOCH:%Y-%m-%d} to 2045; day {day} is outside")
-    levels = _daily_levels(symbol)
-    _, vol, seed = _profile(symbol)
-    rng = np.random.default_rng([seed, 2, day])
-    sigma = vol / math.sqrt(_MINUTES)
-    hours = np.arange(_MINUTES) / 60.0
-    session = 1.0 + 0.6 * np.exp(-(((hours - 15.0) / 3.0) ** 2))  # busier US session
-    cluster = np.exp(np.cumsum(rng.standard_normal(_MINUTES)) * 0.02)  # intraday clustering
-    steps = rng.standard_normal(_MINUTES) * sigma * session * cluster / cluster.mean()
-    jumps = rng.random(_MINUTES) < 0.0007
-    steps[jumps] += rng.choice([-1.0, 1.0], jumps.sum()) * rng.uniform(4, 10, jumps.sum()) * sigma
-    walk = np.cumsum(steps)
-    target = levels[day + 1] - levels[day]
-    path = levels[day] + walk - np.arange(1, _MINUTES + 1) / _MINUTES * (walk[-1] - target)
-    close = np.exp(path)
-    open_ = np.exp(np.concatenate(([levels[day]], path[:-1])))
-    wick = np.abs(rng.standard_normal((2, _MINUTES))) * sigma * 0.6
-    high = np.maximum(open_, close) * np.exp(wick[0])
-    low = np.minimum(open_, close) * np.exp(-wick[1])
-    volume = rng.lognormal(0.0, 0.5, _MINUTES) * (1.0 + np.abs(steps) / sigma) * 1e6 / close
-    return np.column_stack([open_, high, low, close, volume])
-
-
-@lru_cache(maxsize=1024)
-def _day_bars(symbol: str, day: int, minutes: int) -> np.ndarray:
-    """Aggregate one day's minutes into `minutes`-wide bars (every timeframe divides a day)."""
-    m = _day_minutes(symbol, day).reshape(_MINUTES // minutes, minutes, 5)
-    return np.column_stack(
-        [m[:, 0, 0], m[:, :, 1].max(1), m[:, :, 2].min(1), m[:, -1, 3], m[:, :, 4].sum(1)]
-    )
-
-
-class SimMarket:
-    """Synthetic OHLCV for any `XXX/USD` symbol, timeframes 1Min..1Hour, bars up to `end`."""
-
-    def bars(self, symbol: str, timeframe: str, end: datetime, limit: int) -> pd.DataFrame:
-        minutes = timeframe_minutes(timeframe)
-        stop = floor_time(end, minutes)  # open time of the bar still forming
-        start = max(stop - timedelta(minutes=minutes * limit), EPOCH)
-        first_day = (start - EPOCH).days
-        last_day = (stop - timedelta(minutes=1) - EPOCH).days
-        if stop <= EPOCH:
-            return _frame(np.empty((0, 5)), EPOCH, minutes)
-        blocks = [_day_bars(symbol, d, minutes) for d in range(first_day, last_day + 1)]
-        data = np.concatenate(blocks)
-        offset = int((start - (EPOCH + timedelta(days=first_day))).total_seconds() // 60)
-        count = int((stop - start).total_seconds() // 60) // minutes
-        rows = data[offset // minutes : offset // minutes + count]
-        return _frame(rows, start, minutes)
-
-    def latest_price(self, symbol: str, at: datetime) -> float:
-        """Return the close of the last completed minute before `at`."""
-        last = floor_time(at, 1) - timedelta(minutes=1)
-        day = (last - EPOCH).days
-        minute = int((last - (EPOCH + timedelta(days=day))).total_seconds() // 60)
-        return float(_day_minutes(symbol, day)[minute, 3])
-
-
-def _frame(rows: np.ndarray, start: datetime, minutes: int) -> pd.DataFrame:
-    index = pd.date_range(start, periods=len(rows), freq=f"{minutes}min", tz=UTC, name="ts")
-    return pd.DataFrame(rows, index=index, columns=["open", "high", "low", "close", "volume"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +76,13 @@ def books_after(qty: float, avg_entry: float, fill: Fill) -> tuple[float, float]
 
 
 class SimBroker:
-    """A broker that fills market orders at the latest simulated price plus slippage and fees."""
+    """A broker that fills market orders at the latest simulated price plus slippage and fees.
+
+    Limit and stop_limit orders rest (status `new`) and are matched against the market's
+    `fill_timeframe` bars that close after they were placed (`botlib.venues.resting`), on
+    every read, as a venue matches them while the bot sleeps. An open sell reserves its
+    quantity, as Alpaca's does: a second sell of the same coins is refused (403).
+    """
 
     mode = "sim"
 
@@ -187,12 +95,15 @@ class SimBroker:
         cash: float = 100_000.0,
         fee_rate: float = 0.0025,
         slippage_bps: float = 5.0,
+        fill_timeframe: str = "1Min",
     ) -> None:
         self.store, self.market, self.clock = store, market, clock
         self.fee_rate, self.slippage = fee_rate, slippage_bps / 10_000
+        self.fill_timeframe = fill_timeframe
         store.open_sim_account(cash, clock.now())
 
     def positions(self) -> list[Position]:
+        self._settle()
         rows = self.store.sim_positions()
         return [Position(r["symbol"], r["qty"], r["avg_entry_price"]) for r in rows]
 
@@ -201,13 +112,30 @@ class SimBroker:
 
     def account(self) -> Account:
         now = self.clock.now()
+        positions = self.positions()
         cash = self.store.sim_cash()
-        value = sum(p.qty * self.market.latest_price(p.symbol, now) for p in self.positions())
+        value = sum(p.qty * self.market.latest_price(p.symbol, now) for p in positions)
         return Account(cash=cash, equity=cash + value, buying_power=cash, mode=self.mode)
 
     def get_order_by_client_id(self, client_order_id: str) -> Order | None:
+        self._settle()
         found = self.store.sim_order(client_order_id)
         return _order(found) if found else None
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        self._settle()
+        return [_order(r) for r in self.store.open_sim_orders(symbol)]
+
+    def cancel_order(self, order_id: str) -> None:
+        """Cancel a resting order; 422 once it is filled or closed, 404 for an unknown id."""
+        self._settle()
+        row = self.store.sim_order_by_id(order_id)
+        if row is None:
+            raise BrokerError(f"order not found for {order_id}", status=404)
+        if row["status"] not in OPEN_ORDER_STATUSES:
+            raise OrderRejectedError(f'order is already in "{row["status"]}" state', status=422)
+        self.store.update_sim_order(order_id, {"status": "canceled",
+                                               "canceled_at": iso(self.clock.now())})  # fmt: skip
 
     def submit_order(self, request: OrderRequest) -> Order:
         if self.get_order_by_client_id(request.client_order_id):
@@ -220,44 +148,131 @@ class SimBroker:
             last = checked_price(request.symbol, last)
         except DataError as exc:
             raise OrderRejectedError(f"{exc}: order not filled", status=403) from None
+        if request.rests:
+            return self._rest(request, now)
         fill = market_fill(request.side, last, self.fee_rate, self.slippage,
                            qty=request.qty, notional=request.notional)  # fmt: skip
         if fill.value < 1.0:
             raise OrderRejectedError("cost basis must be >= minimal amount of order 1", status=403)
         with self.store.transaction():
-            self._book(request, fill)
-            record = {
-                "id": str(uuid.uuid4()),
-                "client_order_id": request.client_order_id,
-                "symbol": request.symbol,
-                "side": request.side,
-                "status": "filled",
-                "qty": request.qty,
-                "notional": request.notional,
-                "filled_qty": fill.qty,
-                "filled_avg_price": fill.price,
-                "fee": fill.fee,
-                "created_at": iso(now),
-                "filled_at": iso(now),
-            }
+            self._book(request.symbol, request.side, fill)
+            record = _record(request, now) | _filled(fill, now)
             self.store.add_sim_order(record)
         return _order(record)
 
-    def _book(self, request: OrderRequest, fill: Fill) -> None:
-        """Refuse what Alpaca refuses (more cash or coin than held), else update the books."""
-        cash, held = self.store.sim_cash(), self.position(request.symbol)
-        qty, avg = (held.qty, held.avg_entry_price) if held else (0.0, 0.0)
-        if request.side == "buy" and fill.value > cash + 1e-9:
-            asked = f"requested: {fill.value:.2f}, available: {cash:.2f}"
-            raise OrderRejectedError(f"insufficient balance for USD ({asked})", status=403)
-        if request.side == "sell" and fill.qty > qty * (1 + 1e-9):
-            asset = request.symbol.split("/")[0]
+    def _rest(self, request: OrderRequest, now: datetime) -> Order:
+        """Accept a limit or stop_limit order: it rests until a later bar reaches it."""
+        price = float(request.limit_price or 0.0)
+        qty = request.qty if request.qty is not None else (request.notional or 0.0) / price
+        if qty * price < 1.0:
+            raise OrderRejectedError("cost basis must be >= minimal amount of order 1", status=403)
+        self._check_balance(request.symbol, request.side, qty, qty * price)
+        width = timedelta(minutes=timeframe_minutes(self.fill_timeframe))
+        start = floor_time(now - timedelta(microseconds=1), int(width.total_seconds() // 60))
+        record = _record(request, now) | {"status": "new", "triggered": 0,
+                                          "checked_to": iso(start + width)}  # fmt: skip
+        self.store.add_sim_order(record)
+        return _order(record)
+
+    def _check_balance(self, symbol: str, side: str, qty: float, value: float) -> None:
+        """Refuse what Alpaca refuses: more cash or coin than is free of open orders."""
+        held = self._held(symbol)
+        if side == "buy":
+            free = self.store.sim_cash() - self.store.sim_reserved(symbol=None, side="buy")
+            if value > free + 1e-9:
+                asked = f"requested: {value:.2f}, available: {max(free, 0.0):.2f}"
+                raise OrderRejectedError(f"insufficient balance for USD ({asked})", status=403)
+            return
+        free_qty = (held.qty if held else 0.0) - self.store.sim_reserved(symbol, side="sell")
+        if qty > free_qty * (1 + 1e-9) + 1e-12:
+            asset = symbol.split("/")[0]
             raise OrderRejectedError(
-                f"insufficient balance for {asset} (requested: {fill.qty}, available: {qty})",
+                f"insufficient balance for {asset} (requested: {qty}, available:"
+                f" {max(free_qty, 0.0)})",
                 status=403,
             )
+
+    def _held(self, symbol: str) -> Position | None:
+        row = next((r for r in self.store.sim_positions() if r["symbol"] == symbol), None)
+        return Position(symbol, row["qty"], row["avg_entry_price"]) if row else None
+
+    def _book(self, symbol: str, side: str, fill: Fill) -> None:
+        """Refuse what Alpaca refuses (more cash or coin than is free), else update the books."""
+        self._check_balance(symbol, side, fill.qty, fill.value)
+        held = self._held(symbol)
+        qty, avg = (held.qty, held.avg_entry_price) if held else (0.0, 0.0)
         new_qty, new_avg = books_after(qty, avg, fill)
-        self.store.set_sim_books(cash + fill.cash_change, request.symbol, new_qty, new_avg)
+        self.store.set_sim_books(self.store.sim_cash() + fill.cash_change, symbol, new_qty, new_avg)
+
+    def _settle(self) -> None:
+        """Match every resting order against the bars that closed since it was last matched."""
+        now = self.clock.now()
+        for row in self.store.open_sim_orders(None):
+            self._match(row, now)
+
+    def _match(self, row: dict[str, Any], now: datetime) -> None:
+        minutes = timeframe_minutes(self.fill_timeframe)
+        since = parse_time(row["checked_to"]) or now
+        count = int((now - since).total_seconds() // 60) // minutes
+        if count <= 0:
+            return
+        bars = self.market.bars(row["symbol"], self.fill_timeframe, now, count + 1)
+        bars = bars[bars.index >= since]
+        if bars.empty:
+            return
+        width = timedelta(minutes=minutes)
+        triggered, o, h, lo = bool(row["triggered"]), *(bars[c].to_numpy() for c in
+                                                         ("open", "high", "low"))  # fmt: skip
+        for i, start in enumerate(bars.index):
+            m = match_bar(row["type"], row["side"], limit=row["limit_price"],
+                          stop=row["stop_price"], triggered=triggered,
+                          open_=float(o[i]), high=float(h[i]), low=float(lo[i]))  # fmt: skip
+            triggered = m.triggered
+            if m.price is not None:
+                self._fill_resting(row, m.price, start.to_pydatetime() + width)
+                return
+        checked = {"triggered": int(triggered), "checked_to": iso(bars.index[-1] + width)}
+        self.store.update_sim_order(row["id"], checked)
+
+    def _fill_resting(self, row: dict[str, Any], price: float, at: datetime) -> None:
+        """Fill a resting order in full at `price` (fees as for every fill), or void it."""
+        qty = row["qty"] if row["qty"] is not None else row["notional"] / price
+        fill = market_fill(row["side"], price, self.fee_rate, 0.0, qty=qty)
+        with self.store.transaction():
+            self.store.update_sim_order(row["id"], {"status": "filling"})  # frees its reserve
+            try:
+                self._book(row["symbol"], row["side"], fill)
+            except OrderRejectedError:  # the coins or cash went elsewhere (a manual trade)
+                self.store.update_sim_order(row["id"], {"status": "canceled",
+                                                        "canceled_at": iso(at)})  # fmt: skip
+                return
+            self.store.update_sim_order(row["id"], {"triggered": 1, "checked_to": iso(at)}
+                                        | _filled(fill, at))  # fmt: skip
+
+
+def _record(request: OrderRequest, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "client_order_id": request.client_order_id,
+        "symbol": request.symbol,
+        "side": request.side,
+        "type": request.type,
+        "limit_price": request.limit_price,
+        "stop_price": request.stop_price,
+        "qty": request.qty,
+        "notional": request.notional,
+        "created_at": iso(now),
+    }
+
+
+def _filled(fill: Fill, at: datetime) -> dict[str, Any]:
+    return {
+        "status": "filled",
+        "filled_qty": fill.qty,
+        "filled_avg_price": fill.price,
+        "fee": fill.fee,
+        "filled_at": iso(at),
+    }
 
 
 def _order(row: dict) -> Order:
@@ -270,8 +285,11 @@ def _order(row: dict) -> Order:
         created_at=parse_time(row["created_at"]) or EPOCH,
         qty=row["qty"],
         notional=row["notional"],
-        filled_qty=row["filled_qty"] or 0.0,
-        filled_avg_price=row["filled_avg_price"],
-        fee=row["fee"] or 0.0,
-        filled_at=parse_time(row["filled_at"]),
+        filled_qty=row.get("filled_qty") or 0.0,
+        filled_avg_price=row.get("filled_avg_price"),
+        fee=row.get("fee") or 0.0,
+        filled_at=parse_time(row.get("filled_at")),
+        type=row.get("type") or "market",
+        limit_price=row.get("limit_price"),
+        stop_price=row.get("stop_price"),
     )

@@ -14,17 +14,19 @@ from botlib.models import Account, AssetSettings, Order, OrderRequest, Position
 from botlib.ports import Broker
 from botlib.storage.store import Store
 
-__all__ = ["Executor", "realized_pnl"]
+__all__ = ["Executor", "PROTECT", "realized_pnl", "record_reconciliation"]
 
 log = logging.getLogger(__name__)
+
+PROTECT = "venue_stop"  # the reason of a protective stop_limit's intent and of its fill's trade
 
 
 class Executor:
     """Sends orders and books fills; every order is written down (an intent) before it is sent.
 
     The intent is what makes a crash recoverable: killed after the broker filled the order but
-    before the booking, the next cycle's reconciliation (`botlib.core.reconcile`) finds the pending
-    intent, fetches the order by its client id and books it here with `book`, exactly as an
+    before the booking, the next reconciliation (`botlib.core.orders.reconcile`) finds the
+    pending intent, fetches the order by its client id and books it here with `book`, exactly as an
     uninterrupted cycle would have.
     """
 
@@ -43,13 +45,18 @@ class Executor:
         return self.broker.get_order_by_client_id(request.client_order_id), "already submitted"
 
     def open(
-        self, cycle_id: str, decision_id: int, verdict: RiskVerdict, now: datetime
-    ) -> tuple[str, tuple[str, ...]]:
+        self, cycle_id: str, decision_id: int, verdict: RiskVerdict, now: datetime,
+        expires_at: datetime | None = None,
+    ) -> tuple[str, tuple[str, ...]]:  # fmt: skip
+        """Send an entry; a limit entry rests (its intent pending) until it fills or expires."""
         request = verdict.order
         assert request is not None
-        intent = _intent(request, cycle_id, decision_id, "signal", now)
-        intent |= {"stop_loss": verdict.stop_loss, "take_profit": verdict.take_profit}
-        order, note = self._send(request, intent, now)
+        intent = self.intent(request, cycle_id, decision_id, "signal", now)
+        intent |= {"stop_loss": verdict.stop_loss, "take_profit": verdict.take_profit,
+                   "expires_at": iso(expires_at) if request.rests else None}  # fmt: skip
+        order, note = self.send(request, intent, now)
+        if order is not None and order.is_open and order.filled_qty <= 0:
+            return f"{verdict.reason}; {note}: {_resting_note(order)}", (order.client_order_id,)
         if order is None or order.filled_qty <= 0:
             return note, ()
         self.book(intent, order, now)
@@ -66,15 +73,15 @@ class Executor:
         now: datetime,
     ) -> tuple[str, tuple[str, ...]]:
         request = OrderRequest(symbol, "sell", client_order_id, qty=position.qty)
-        intent = _intent(request, cycle_id, decision_id, reason, now)
+        intent = self.intent(request, cycle_id, decision_id, reason, now)
         intent["entry_price"] = position.avg_entry_price
-        order, note = self._send(request, intent, now)
+        order, note = self.send(request, intent, now)
         if order is None or order.filled_qty <= 0:
             return note, ()
         pnl = self.book(intent, order, now) or 0.0
         return f"closed by {reason}; {note}; realized {pnl:+,.2f} USD", (order.client_order_id,)
 
-    def _send(
+    def send(
         self, request: OrderRequest, intent: dict[str, Any], now: datetime
     ) -> tuple[Order | None, str]:
         """Write the intent (committed), then submit; a refusal resolves it at once.
@@ -89,6 +96,67 @@ class Executor:
         if order is None:
             self.store.resolve_intent(request.client_order_id, "rejected", now, note)
         return order, note  # an unfilled order stays pending: a later reconciliation books it
+
+    def cancel(
+        self, intent: dict[str, Any], now: datetime, why: str, status: str = "canceled"
+    ) -> bool:
+        """Cancel a resting order; return False when it filled first (then it is booked here).
+
+        The venue answers 422 for an order that is no longer open: it is looked up again and,
+        filled, booked like any fill, so a stop that fired during a replace is never lost.
+        """
+        cid = intent["client_order_id"]
+        order = self.broker.get_order_by_client_id(cid)
+        if order is None:
+            self.store.resolve_intent(cid, "not_sent", now, "the broker never received it")
+            return True
+        if order.is_open:
+            try:
+                self.broker.cancel_order(order.id)
+            except OrderRejectedError:
+                log.info("order %s closed before its cancel", cid)
+            failpoint("order.after_cancel")
+            order = self.broker.get_order_by_client_id(cid) or order
+        if order.filled_qty > 0 and not order.is_open:
+            self.book(intent, order, now)
+            return False
+        if order.is_open:  # a venue that has not confirmed the cancel yet: next pass decides
+            return False
+        self.store.resolve_intent(cid, status, now, why)
+        log.info("order %s %s: %s", cid, status, why)
+        return True
+
+    def release(self, symbol: str, now: datetime, why: str) -> bool:
+        """Cancel every resting order the bot placed for `symbol` (stops and limit entries).
+
+        Return False when a resting sell filled before its cancel (it is booked): a stop that
+        fired first means there is nothing left to sell.
+        """
+        clear = True
+        for intent in self.store.resting_intents(symbol, None):
+            if not self.cancel(intent, now, why) and intent["side"] == "sell":
+                clear = False
+        return clear
+
+    def intent(
+        self, request: OrderRequest, cycle_id: str | None, decision_id: int | None, reason: str,
+        now: datetime,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The row an order is written down as before it is sent (see `send`)."""
+        return {
+            "client_order_id": request.client_order_id,
+            "cycle_id": cycle_id,
+            "decision_id": decision_id,
+            "symbol": request.symbol,
+            "side": request.side,
+            "qty": request.qty,
+            "notional": request.notional,
+            "reason": reason,
+            "order_type": request.type,
+            "limit_price": request.limit_price,
+            "stop_price": request.stop_price,
+            "created_at": iso(now),
+        }
 
     def book(self, intent: dict[str, Any], order: Order, now: datetime) -> float | None:
         """Book a filled order, its position and its intent in one transaction; return sell P&L.
@@ -193,21 +261,22 @@ class Executor:
         )
 
 
-def _intent(
-    request: OrderRequest, cycle_id: str | None, decision_id: int | None, reason: str,
-    now: datetime,
-) -> dict[str, Any]:  # fmt: skip
-    return {
-        "client_order_id": request.client_order_id,
-        "cycle_id": cycle_id,
-        "decision_id": decision_id,
-        "symbol": request.symbol,
-        "side": request.side,
-        "qty": request.qty,
-        "notional": request.notional,
-        "reason": reason,
-        "created_at": iso(now),
-    }
+def _resting_note(order: Order) -> str:
+    price = order.limit_price if order.limit_price is not None else 0.0
+    return f"{order.type} {order.side} rests at {price:,.8g} ({order.status})"
+
+
+def record_reconciliation(
+    store: Store, now: datetime, cycle_id: str | None, symbol: str, kind: str,
+    db_qty: float | None, broker_qty: float | None, detail: str,
+) -> None:  # fmt: skip
+    """Record (and log) one correction or finding of reconciliation, for the operator to see."""
+    log.warning("reconciliation: %s %s (db %s, broker %s): %s", kind, symbol, db_qty,
+                broker_qty, detail)  # fmt: skip
+    store.add_reconciliation(
+        {"ts": iso(now), "cycle_id": cycle_id, "symbol": symbol, "kind": kind,
+         "db_qty": db_qty, "broker_qty": broker_qty, "detail": detail}
+    )  # fmt: skip
 
 
 def _still_open(held: Position, now: datetime) -> dict[str, object]:

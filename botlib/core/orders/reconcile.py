@@ -12,29 +12,20 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botlib.clock import iso
-from botlib.core.execution import Executor
+from botlib.clock import iso, parse_time
+from botlib.core.orders.execution import Executor, record_reconciliation
 from botlib.models import AssetSettings, Position
 from botlib.ports import Broker
 from botlib.storage.store import Store
 
+if TYPE_CHECKING:
+    from botlib.core.orders.protection import Protector
+
 __all__ = ["reconcile"]
 
 log = logging.getLogger(__name__)
-
-
-def _record(
-    store: Store, now: datetime, cycle_id: str | None, symbol: str, kind: str,
-    db_qty: float | None, broker_qty: float | None, detail: str,
-) -> None:  # fmt: skip
-    log.warning("reconciliation: %s %s (db %s, broker %s): %s", kind, symbol, db_qty,
-                broker_qty, detail)  # fmt: skip
-    store.add_reconciliation(
-        {"ts": iso(now), "cycle_id": cycle_id, "symbol": symbol, "kind": kind,
-         "db_qty": db_qty, "broker_qty": broker_qty, "detail": detail}
-    )  # fmt: skip
 
 
 def reconcile(
@@ -44,8 +35,14 @@ def reconcile(
     asset: AssetSettings,
     now: datetime,
     cycle_id: str | None = None,
+    protector: Protector | None = None,
 ) -> Position | None:
-    """Make the bot's position for `asset` match the broker's; return the broker's position."""
+    """Make the bot's position for `asset` match the broker's; return the broker's position.
+
+    With a `protector`, the venue's open orders are reconciled too (see `Protector.protect`):
+    a position with no resting stop gets one, a stop for a position that is gone is cancelled,
+    an order the bot did not place is recorded and alerted.
+    """
     symbol = asset.symbol
     for intent in store.pending_intents(symbol):
         _resolve(store, broker, executor, intent, now, cycle_id)
@@ -55,18 +52,20 @@ def reconcile(
     if held is not None and booked is None:
         executor.adopt_position(asset, held, now)
         why = "a position the bot did not know (manual trade or lost write): default SL/TP"
-        _record(store, now, cycle_id, symbol, "adopted", None, held.qty, why)
+        record_reconciliation(store, now, cycle_id, symbol, "adopted", None, held.qty, why)
     elif held is None and booked is not None:
         store.set_position(symbol, None)
-        _record(store, now, cycle_id, symbol, "cleared", booked_qty, None,
+        record_reconciliation(store, now, cycle_id, symbol, "cleared", booked_qty, None,
                 "the broker holds nothing (closed outside the bot)")  # fmt: skip
     elif held is not None and booked_qty is not None and not _same(held.qty, booked_qty):
         store.set_position(
             symbol,
             {"qty": held.qty, "avg_entry_price": held.avg_entry_price, "updated_at": iso(now)},
         )
-        _record(store, now, cycle_id, symbol, "qty_corrected", booked_qty, held.qty,
+        record_reconciliation(store, now, cycle_id, symbol, "qty_corrected", booked_qty, held.qty,
                 "quantity differs (partial fill, fee or manual trade)")  # fmt: skip
+    if protector is not None:
+        protector.protect(symbol, now, cycle_id)
     return held
 
 
@@ -79,17 +78,29 @@ def _resolve(
     order = broker.get_order_by_client_id(cid)
     if order is None:
         store.resolve_intent(cid, "not_sent", now, "the broker never received it")
-        _record(store, now, cycle_id, symbol, "order_not_sent", None, None,
+        record_reconciliation(store, now, cycle_id, symbol, "order_not_sent", None, None,
                 f"order {cid} was written down but never reached the broker")  # fmt: skip
+    elif order.is_open and _expired(intent, now):
+        executor.cancel(intent, now, f"expired at {intent['expires_at']} unfilled", "expired")
     elif order.is_open and order.filled_qty <= 0:
-        log.info("order %s is still %s at the broker", cid, order.status)
+        log.debug("order %s is still %s at the broker", cid, order.status)
     elif order.filled_qty > 0:
         executor.book(intent, order, now)
-        _record(store, now, cycle_id, symbol, "order_recovered", None, order.filled_qty,
-                f"{order.side} {cid} filled at the broker but was not booked: booked now"
-                f" for cycle {intent['cycle_id']}")  # fmt: skip
+        resting = intent.get("order_type") in ("limit", "stop_limit")
+        kind = "resting_filled" if resting else "order_recovered"
+        why = (f"{intent['reason']} {order.type} {order.side} {cid} filled at the venue at"
+               f" {order.filled_avg_price or 0:,.8g}: booked")  # fmt: skip
+        if not resting:
+            why = f"{order.side} {cid} filled at the broker but was not booked: booked now"
+            why += f" for cycle {intent['cycle_id']}"
+        record_reconciliation(store, now, cycle_id, symbol, kind, None, order.filled_qty, why)
     else:
         store.resolve_intent(cid, "unfilled", now, f"ended {order.status} without a fill")
+
+
+def _expired(intent: dict[str, Any], now: datetime) -> bool:
+    expires = parse_time(intent.get("expires_at"))
+    return expires is not None and now >= expires
 
 
 def _same(a: float, b: float) -> bool:

@@ -1,0 +1,97 @@
+"""`botlib backtest`: its arguments and command (kept apart so `cli` stays one screenful)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from botlib.app.config import Settings
+from botlib.errors import ConfigError
+from botlib.models import TIMEFRAMES
+
+if TYPE_CHECKING:
+    from botlib.ports import MarketData
+
+__all__ = ["backtest_parser", "cmd_backtest"]
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def backtest_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parse_time: Callable[[str], datetime]
+) -> None:
+    bt = sub.add_parser("backtest", help="replay history through the engine; report and store it")
+    bt.add_argument("--symbol", help="e.g. BTC/USD")
+    bt.add_argument("--days", type=float, default=30.0, help="length of the replayed window")
+    bt.add_argument("--end", type=parse_time, help="window end, ISO-8601 UTC (default: now)")
+    bt.add_argument("--timeframe", choices=list(TIMEFRAMES), default="1Min")
+    bt.add_argument("--analyst", choices=["rules", "openai"], default="rules")
+    bt.add_argument("--path", choices=["auto", "engine", "fast"], default="auto")
+    bt.add_argument("--llm-cache", choices=["replay", "record"], default="replay",
+                    help="openai: replay recorded answers ($0), or call and record")  # fmt: skip
+    bt.add_argument("--max-llm-calls", type=int, default=500, help="cap for --llm-cache record")
+    bt.add_argument("--cash", type=float, default=100_000.0)
+    bt.add_argument("--fee", type=float, default=0.0025, help="taker fee rate")
+    bt.add_argument("--slippage-bps", type=float, default=5.0)
+    source = bt.add_mutually_exclusive_group()
+    source.add_argument("--bars-db", help="replay the bars a bot stored in this database")
+    source.add_argument("--bars-csv", help="replay bars from a CSV (time column first)")
+    bt.add_argument("--out", help="folder for the run's database (default: data/backtests)")
+    bt.add_argument("--list", action="store_true", help="list finished runs and exit")
+
+
+def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.app.wiring import llm_config
+    from botlib.backtest import BACKTEST_DIR, default_window, list_backtests, run_backtest
+    from botlib.backtest.fast_path import cycle_times
+
+    folder = Path(args.out) if args.out else BACKTEST_DIR
+    if args.list:
+        runs = list_backtests(folder)
+        _out("no finished backtests in " + str(folder) if runs.empty else runs.to_string())
+        return 0
+    if not args.symbol:
+        raise ConfigError("backtest needs --symbol (or --list)")
+    symbol = args.symbol.upper()
+    if settings.log_level.upper() != "DEBUG":  # one line per replayed cycle is noise here
+        logging.getLogger("botlib.core.engine").setLevel(logging.WARNING)
+    market = _backtest_market(args, symbol)
+    start, end = default_window(args.days, args.timeframe, args.end)
+    if args.analyst == "openai" and args.llm_cache == "record":
+        from botlib.venues.sim import SimMarket
+
+        calls = len(cycle_times(market or SimMarket(), args.timeframe, start, end))
+        if calls > args.max_llm_calls:
+            raise ConfigError(
+                f"recording would call OpenAI up to {calls} times (--max-llm-calls is"
+                f" {args.max_llm_calls}): shorten --days, use a longer --timeframe, or raise it"
+            )
+    result = run_backtest(
+        symbol, start, end, timeframe=args.timeframe, analyst=args.analyst, path=args.path,
+        cash=args.cash, fee_rate=args.fee, slippage_bps=args.slippage_bps, directory=folder,
+        progress=sys.stderr.isatty(), market=market, llm=llm_config(settings),
+        llm_cache=args.llm_cache,
+    )  # fmt: skip
+    _out(f"backtest {result.backtest_id}: {symbol} {args.timeframe} {start:%Y-%m-%d %H:%M}Z .."
+         f" {end:%Y-%m-%d %H:%M}Z, {result.analyst} analyst, {result.path} path")  # fmt: skip
+    table = result.table(throughput=True)
+    _out(table.to_string(index=False, float_format="{:,.4g}".format))
+    _out(f"stored in {result.db_path}")
+    return 0
+
+
+def _backtest_market(args: argparse.Namespace, symbol: str) -> MarketData | None:
+    from botlib.venues.stored_bars import FrameMarket
+
+    if args.bars_db:
+        return FrameMarket.from_store(args.bars_db, symbol, args.timeframe)
+    if args.bars_csv:
+        return FrameMarket.from_csv(args.bars_csv, symbol, args.timeframe)
+    return None
