@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 from botlib.errors import DataError
@@ -52,7 +52,12 @@ class Action(StrEnum):
 
 
 class Decision(BaseModel):
-    """What an analyst wants to do; validated before anything else looks at it."""
+    """What an analyst wants to do; validated before anything else looks at it.
+
+    `order_type` "limit" asks to enter at `limit_price` (an ICT entry resting at an order block
+    or FVG) instead of at the market; whether that price is usable in the current market is
+    `botlib.core.decision_checks`' question, not this model's.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -60,17 +65,31 @@ class Decision(BaseModel):
     action: Action
     confidence: float = Field(ge=0.0, le=1.0)
     position_size_pct: float = Field(ge=0.0, le=100.0)
+    order_type: Literal["market", "limit"] = "market"
+    limit_price: float | None = Field(default=None, gt=0)
     stop_loss: float | None = Field(default=None, gt=0)
     take_profit: float | None = Field(default=None, gt=0)
     reasoning: str = Field(max_length=8000)
     signals: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("confidence", "position_size_pct", "stop_loss", "take_profit")
+    @field_validator("confidence", "position_size_pct", "limit_price", "stop_loss", "take_profit")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
         if value is not None and not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
+
+    @model_validator(mode="after")
+    def _limit_price_matches_order_type(self) -> Decision:
+        """Refuse an ambiguous entry: a stray limit_price on a market order is never ignored,
+        since the analyst may have meant a limit entry and the order would then fill elsewhere."""
+        if self.order_type == "limit" and self.limit_price is None:
+            raise ValueError("order_type 'limit' needs a limit_price (a price > 0)")
+        if self.order_type == "market" and self.limit_price is not None:
+            raise ValueError(
+                "a market order takes no limit_price: set order_type 'limit' or limit_price null"
+            )
+        return self
 
     @classmethod
     def hold(cls, symbol: str, reasoning: str) -> Decision:

@@ -109,12 +109,18 @@ def test_markers_sit_at_the_trades_times_and_prices_on_their_candles(
         done = trades[trades["side"] == side]
         np.testing.assert_array_equal(data[f"{name}_y"], done["price"].to_numpy())
         np.testing.assert_array_equal(data[f"{name}_x"], naive_ms(done["created_at"]))
-        # each fill is on the candle it was priced from: that candle's close, plus slippage
-        candle = np.searchsorted(data["candle_x"], data[f"{name}_x"])
-        assert (data["candle_x"][candle] == data[f"{name}_x"]).all()
-        closes = data["ohlc"][candle, 3]
+        # a market fill is on the candle it was priced from: that candle's close plus slippage;
+        # the venue's stop fills inside a candle, at a price that candle traded at
+        market = (done["reason"] != "venue_stop").to_numpy()
+        x, y = data[f"{name}_x"], data[f"{name}_y"]
+        candle = np.searchsorted(data["candle_x"], x)
+        assert (data["candle_x"][candle[market]] == x[market]).all()
+        closes = data["ohlc"][candle[market], 3]
         sign = 1 if side == "buy" else -1
-        np.testing.assert_allclose(data[f"{name}_y"], closes * (1 + sign * SLIPPAGE), rtol=1e-9)
+        np.testing.assert_allclose(y[market], closes * (1 + sign * SLIPPAGE), rtol=1e-9)
+        low, high = data["ohlc"][candle[~market], 2], data["ohlc"][candle[~market], 1]
+        assert ((low <= y[~market]) & (y[~market] <= high)).all()
+    assert (trades["reason"] == "venue_stop").any(), "the window should hold a venue stop fill"
 
 
 def test_a_month_of_minutes_is_thinned_to_the_bounds_and_keeps_its_extremes(

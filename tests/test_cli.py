@@ -46,11 +46,14 @@ def test_cycle_in_sim_mode_records_and_never_orders_twice(tmp_path: Path) -> Non
     saved = count(db, "SELECT count(*) FROM market_data WHERE symbol = 'BTC/USD'")
     assert WINDOW_BLOCK < saved <= 2 * WINDOW_BLOCK  # the cycle's feature window
     assert count(db, "SELECT count(*) FROM equity_snapshots") == 1
-    assert count(db, "SELECT count(*) FROM sim_orders") == 1
+    orders = "SELECT type, status FROM sim_orders ORDER BY created_at, type"
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # the buy, and its stop at the venue
+        assert conn.execute(orders).fetchall() == [("market", "filled"), ("stop_limit", "new")]
     second = botlib("--db", str(db), "cycle", "--symbol", "btc/usd", "--at", AT, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert "orders=" not in second.stdout
-    assert count(db, "SELECT count(*) FROM sim_orders") == 1
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # no second buy, no second stop
+        assert conn.execute(orders).fetchall() == [("market", "filled"), ("stop_limit", "new")]
     assert count(db, "SELECT count(*) FROM trades") == 1
     assert count(db, "SELECT count(*) FROM cycles") == 2
     status = botlib("--db", str(db), "status", cwd=tmp_path)

@@ -21,7 +21,7 @@ from alpaca.data.requests import CryptoBarsRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
-from alpaca.trading.models import ClosePositionResponse, Order, Position
+from alpaca.trading.models import ClosePositionResponse, NonTradeActivity, Order, Position
 from alpaca.trading.requests import (
     ClosePositionRequest,
     GetAssetsRequest,
@@ -32,7 +32,9 @@ from alpaca.trading.requests import (
 )
 from pydantic import ValidationError
 
+from botlib.venues.resting import match_bar
 from tests.fakes.alpaca_server import FakeAlpaca, drop, html, lost_response, status, timeout
+from tests.fakes.alpaca_state import BarGenerator
 
 NOW = datetime(2025, 3, 10, 12, 30, tzinfo=UTC)
 BARS_PATH = "/v1beta3/crypto/us/bars"
@@ -192,6 +194,100 @@ def test_limit_and_stop_limit_fill_when_price_crosses(
     assert done.status == OrderStatus.FILLED and float(done.filled_avg_price) == 56_800
     ioc = trading.submit_order(limit("buy", 0.01, 50_000, "ioc"))
     assert ioc.status == OrderStatus.CANCELED and ioc.filled_qty == "0"
+
+
+def test_cancel_frees_a_reserved_sell_and_a_filled_order_cannot_be_cancelled(
+    fake: FakeAlpaca, trading: TradingClient
+) -> None:
+    trading.submit_order(market(notional=6000))
+    held = float(trading.get_open_position("BTCUSD").qty)
+    stop = trading.submit_order(StopLimitOrderRequest(
+        symbol="BTC/USD", qty=held, side="sell", time_in_force="gtc", stop_price=57_000,
+        limit_price=56_500,
+    ))  # fmt: skip
+    assert trading.get_open_position("BTCUSD").qty_available == "0"
+    refused = api_error(trading.submit_order, market("sell", qty=held))
+    assert refused.status_code == 403 and refused.message.startswith("insufficient balance")
+    trading.cancel_order_by_id(stop.id)  # replace = cancel, then place: freed at once
+    assert float(trading.get_open_position("BTCUSD").qty_available) == held
+    sold = trading.submit_order(market("sell", qty=held))
+    filled = api_error(trading.cancel_order_by_id, sold.id)
+    assert (filled.status_code, filled.message) == (422, 'order is already in "filled" state')
+
+
+def test_resting_orders_meet_the_generated_minute_bars(
+    fake: FakeAlpaca, trading: TradingClient
+) -> None:
+    fake.now = NOW  # ETH has no set price: its path is the generated bars
+    end = NOW + timedelta(hours=4)
+    bars = [(t, fake.bars.bar("ETH/USD", t, 1, end)) for t in fake.bars.starts(NOW, end, 1)]
+    price = fake.price("ETH/USD")
+    target = round((price + min(b["l"] for _, b in bars)) / 2, 1)
+    order = trading.submit_order(LimitOrderRequest(
+        symbol="ETH/USD", qty=1, side="buy", time_in_force="gtc", limit_price=target,
+    ))  # fmt: skip
+    assert order.status == OrderStatus.NEW
+    hit = next((t, match_bar("limit", "buy", limit=target, stop=None, triggered=True,
+                             open_=b["o"], high=b["h"], low=b["l"]).price)
+               for t, b in bars if b["l"] <= target)  # fmt: skip
+    fake.now = hit[0]  # the bar that reaches the limit has not closed yet
+    assert trading.get_order_by_id(order.id).status == OrderStatus.NEW
+    fake.now = end
+    done = trading.get_order_by_id(order.id)
+    assert done.status == OrderStatus.FILLED and done.filled_at == hit[0] + timedelta(minutes=1)
+    assert float(done.filled_avg_price) == pytest.approx(hit[1], abs=1e-6)
+
+
+def test_a_gap_shows_in_the_bars_and_in_the_price(
+    fake: FakeAlpaca, data: CryptoHistoricalDataClient
+) -> None:
+    fake.now = NOW
+    at = NOW - timedelta(minutes=30)
+    before = fake.bars.bar("ETH/USD", at, 1, NOW)
+    fake.gap("ETH/USD", at, 0.9)
+    minutes = data.get_crypto_bars(CryptoBarsRequest(
+        symbol_or_symbols="ETH/USD", timeframe=TimeFrame.Minute, start=at - timedelta(minutes=1),
+        end=at,
+    ))["ETH/USD"]  # fmt: skip
+    assert minutes[0].close == pytest.approx(before["o"], abs=1e-5)  # the minute before: as was
+    assert minutes[1].open == pytest.approx(before["o"] * 0.9, abs=1e-5)  # then 10 % lower
+    assert minutes[1].high == pytest.approx(before["h"] * 0.9, abs=1e-5)
+    unscaled = BarGenerator(fake.bars.seed)  # the same path without the gap
+    assert fake.price("ETH/USD") == pytest.approx(0.9 * unscaled.price_at("ETH/USD", NOW))
+
+
+def test_fees_are_cfee_activities_one_per_fill(fake: FakeAlpaca, trading: TradingClient) -> None:
+    fake.now = NOW
+    fake.fill_mode = "partial"
+    buy = trading.submit_order(market(notional=1000, cid="buy-1"))
+    fake.fill_open_orders()
+    fake.fill_mode = "immediate"
+    fake.now = NOW + timedelta(days=1)
+    sell = trading.submit_order(market("sell", qty=0.01))
+    raw = trading.get("/account/activities/CFEE", {"direction": "asc"})
+    assert raw == trading.get("/account/activities", {"activity_types": "CFEE",
+                                                      "direction": "asc"})  # fmt: skip
+    activities = [NonTradeActivity(**a) for a in raw]  # the SDK's model takes the shape
+    assert [str(a["order_id"]) for a in raw] == [str(buy.id), str(buy.id), str(sell.id)]
+    assert [a.activity_type for a in activities] == ["CFEE"] * 3
+    first, _, last = activities
+    assert first.symbol == "BTCUSD" and first.net_amount == 0 and first.qty < 0
+    assert -first.qty * first.price == pytest.approx(fake.fees[0]["usd"], abs=1e-4)
+    assert first.date == NOW.date() and last.date == (NOW + timedelta(days=1)).date()
+    assert last.net_amount == pytest.approx(-0.01 * 60_000 * 0.0025) == last.qty
+    assert raw[0]["id"].split("::")[0] == NOW.strftime("%Y%m%d%H%M%S000")
+
+    newest = trading.get("/account/activities/CFEE", {"page_size": 2})
+    assert [a["id"] for a in newest] == [raw[2]["id"], raw[1]["id"]]  # desc by default
+    rest = trading.get("/account/activities/CFEE", {"page_size": 2,
+                                                    "page_token": newest[-1]["id"]})  # fmt: skip
+    assert [a["id"] for a in rest] == [raw[0]["id"]]
+    day_two = {"after": (NOW + timedelta(hours=1)).isoformat()}
+    assert [a["id"] for a in trading.get("/account/activities/CFEE", day_two)] == [raw[2]["id"]]
+    day_one = {"until": (NOW + timedelta(hours=1)).isoformat(), "direction": "asc"}
+    assert trading.get("/account/activities/CFEE", day_one) == raw[:2]
+    assert trading.get("/account/activities", {"activity_types": "FILL"}) == []
+    assert fake.fee_activities() == raw
 
 
 def test_venue_rules(fake: FakeAlpaca, trading: TradingClient) -> None:

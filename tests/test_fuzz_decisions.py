@@ -48,6 +48,7 @@ from tests.fakes.openai_server import (
     requested_symbol,
 )
 from tests.ledger import tally
+from tests.test_openai_analyst import zone_top
 
 SYMBOL = "BTC/USD"
 MODEL = "gpt-4o"
@@ -150,10 +151,12 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 
 def assert_in_range(decision: Decision) -> None:
     """Every Decision, accepted or not, has finite numbers inside the schema's ranges."""
-    prices = [p for p in (decision.stop_loss, decision.take_profit) if p is not None]
+    levels = (decision.limit_price, decision.stop_loss, decision.take_profit)
+    prices = [p for p in levels if p is not None]
     assert all(0 < p < float("inf") for p in prices), prices
     assert 0 <= decision.confidence <= 1 and 0 <= decision.position_size_pct <= 100
     assert len(decision.reasoning) <= 8000
+    assert (decision.order_type == "limit") == (decision.limit_price is not None)
 
 
 def assert_gated(decision: Decision, context: MarketContext) -> None:
@@ -165,15 +168,19 @@ def assert_gated(decision: Decision, context: MarketContext) -> None:
     cap = context.account.equity * min(context.asset.position_size_pct, LIMITS.max_position_pct)
     assert verdict.order.side == "buy" and verdict.order.notional is not None
     assert verdict.order.notional <= cap / 100 + 0.01
+    assert (verdict.order.type, verdict.order.limit_price) == (
+        decision.order_type, decision.limit_price)  # fmt: skip
+    entry = decision.limit_price or context.price
     assert verdict.stop_loss is not None and verdict.take_profit is not None
-    assert 0 < verdict.stop_loss < context.price < verdict.take_profit
+    assert 0 < verdict.stop_loss < entry <= context.price and entry < verdict.take_profit
 
 
 def judge(result: AnalystResult, context: MarketContext) -> str:
     """Classify the analyst's answer, failing on any broken invariant.
 
     "held": the analyst gave up (its HOLD names the error); "rejected": a well-formed decision
-    that `decision_problem` stops (the engine holds); "accepted": passes validation.
+    that `decision_problem` stops (the engine holds); "accepted" (or "accepted limit", a limit
+    entry): passes validation.
     """
     decision = result.decision
     assert_in_range(decision)
@@ -184,12 +191,15 @@ def judge(result: AnalystResult, context: MarketContext) -> str:
     if decision_problem(decision, context) is not None:
         return "rejected"
     assert decision.symbol == context.symbol
-    if decision.action is Action.BUY:
-        assert decision.position_size_pct > 0
-        assert decision.stop_loss is None or decision.stop_loss < context.price
-        assert decision.take_profit is None or decision.take_profit > context.price
+    if decision.action is not Action.BUY:
+        assert decision.order_type == "market"  # exits are market orders
+    else:
+        entry = decision.limit_price or context.price
+        assert decision.position_size_pct > 0 and entry <= context.price
+        assert decision.stop_loss is None or decision.stop_loss < entry
+        assert decision.take_profit is None or decision.take_profit > entry
     assert_gated(decision, context)
-    return "accepted"
+    return "accepted limit" if decision.order_type == "limit" else "accepted"
 
 
 # strategies: JSON values, hostile tokens, the schema's keys with good and bad values
@@ -263,6 +273,16 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "stop_loss": _mostly(st.none() | st.floats(0.5, 0.999).map(Rel), HOSTILE_PRICES),
     "take_profit": _mostly(st.none() | st.floats(1.001, 2).map(Rel), HOSTILE_PRICES),
 }
+# the entry: a market order, a limit near the price, or hostile values. The rig's bullish FVG
+# spans 0.99963-0.99982 of the price and its order block 0.9750-0.9792: the sampled factors
+# land inside them, so limit entries reach the gate (the test asserts some were accepted).
+HOSTILE_ORDER_TYPES = st.sampled_from(["LIMIT", "stop_limit", "stop", ""]) | JSON_VALUES
+LIMIT_FACTORS = st.sampled_from([0.9998, 0.9997, 0.978, 0.976]) | st.floats(0.97, 1.0)
+ENTRIES = _mostly(
+    st.just({"order_type": "market", "limit_price": None})
+    | LIMIT_FACTORS.map(lambda f: {"order_type": "limit", "limit_price": Rel(f)}),
+    st.fixed_dictionaries({"order_type": HOSTILE_ORDER_TYPES, "limit_price": HOSTILE_PRICES}),
+)
 EXTRA_KEYS = st.sampled_from(
     ["max_position_pct", "risk_override", "stop_loss_pct", "limits", "system", "decision"]
 ) | st.text(max_size=8)  # fmt: skip
@@ -271,11 +291,12 @@ EXTRA_KEYS = st.sampled_from(
 @st.composite
 def answers(draw: st.DrawFn) -> dict[str, Any]:
     """A decision object with hostile values under the schema's keys, some keys gone or added."""
-    answer = {key: draw(values) for key, values in FIELDS.items()}
-    for key in draw(_mostly(st.just(set()), st.sets(st.sampled_from(sorted(FIELDS)), max_size=3))):
+    answer = {key: draw(values) for key, values in FIELDS.items()} | draw(ENTRIES)
+    keys = sorted(answer)
+    for key in draw(_mostly(st.just(set()), st.sets(st.sampled_from(keys), max_size=3))):
         answer.pop(key)
     extras = draw(_mostly(st.just({}), st.dictionaries(EXTRA_KEYS, JSON_VALUES, max_size=2)))
-    return answer | {k: v for k, v in extras.items() if k not in FIELDS}
+    return answer | {k: v for k, v in extras.items() if k not in keys}
 
 
 WRAPPERS: list[Callable[[str], str]] = [
@@ -304,6 +325,7 @@ def test_hostile_values_under_the_schema_keys_give_a_valid_decision_or_a_hold(ri
     run()
     tally(fuzz_cases=seen.total())
     assert seen["accepted"] and seen["held"]  # the fuzz reached both sides of the gate
+    assert seen["accepted limit"], seen  # and limit entries that pass
 
 
 DEEP = st.integers(9_000, 30_000).map(lambda n: '{"a":' * n + "1" + "}" * n)
@@ -499,6 +521,25 @@ CORPUS = [
     Nasty("lone-surrogate", buy(reasoning="bad \ud800 text"), "HOLD",
           ("InvalidDecision: reasoning: Input should be a valid string",)),
     Nasty("sell-while-flat", buy(action="SELL", position_size_pct=100), "SELL"),
+    Nasty("limit-buy-at-the-fvg-top",
+          says(lambda r: answer_text(r, order_type="limit", limit_price=zone_top(r))), "BUY"),
+    Nasty("limit-above-the-price", buy(order_type="limit", limit_price=lambda p: p * 1.01),
+          "HOLD", ("InvalidDecision: limit_price",)),
+    Nasty("limit-far-under-every-zone", buy(order_type="limit", limit_price=lambda p: p / 2),
+          "HOLD", ("InvalidDecision: limit_price",)),
+    Nasty("nan-limit-price", buy(order_type="limit", limit_price=Raw("NaN")), "HOLD",
+          ("InvalidDecision: limit_price",)),
+    Nasty("limit-without-a-price", buy(order_type="limit"), "HOLD",
+          ("InvalidDecision: answer: Value error, order_type 'limit' needs a limit_price",)),
+    Nasty("market-with-a-limit-price", buy(limit_price=lambda p: p * 0.99), "HOLD",
+          ("InvalidDecision: answer: Value error, a market order takes no limit_price",)),
+    Nasty("sell-limit-while-flat",
+          buy(action="SELL", order_type="limit", limit_price=lambda p: p * 0.99), "HOLD",
+          ("InvalidDecision: SELL with order_type limit",)),
+    Nasty("limit-stop-above-the-limit",
+          says(lambda r: answer_text(r, order_type="limit", limit_price=zone_top(r),
+                                     stop_loss=zone_top(r) + 1)), "HOLD",
+          ("InvalidDecision: stop_loss",)),
     Nasty("hold-with-size-100-and-odd-stop",
           buy(action="HOLD", position_size_pct=100, stop_loss=lambda p: p * 5), "HOLD"),
     Nasty("empty-content", completion(""), "HOLD", ("LlmOutputError: no JSON object",)),
@@ -542,7 +583,7 @@ def audit_cycle(store: Store, cycle_id: str, nasty: Nasty) -> int:
 
 def check_orders(store: Store, request: dict[str, Any], bought: bool) -> int:
     """Every order is a buy within the caps, and the position's stop is under the price."""
-    orders = store.rows("SELECT * FROM sim_orders")
+    orders = store.rows("SELECT * FROM sim_orders WHERE side = 'buy'")
     assert len(orders) == (1 if bought else 0), orders
     if not bought:
         return 0
@@ -552,6 +593,10 @@ def check_orders(store: Store, request: dict[str, Any], bought: bool) -> int:
         assert order["side"] == "buy"
         assert order["notional"] <= request["account"]["equity"] * cap_pct / 100 + 0.01
         position = store.get_position(request["symbol"])
+        if order["type"] == "limit":  # it rests: no position until a later bar reaches it
+            assert order["status"] == "new" and order["limit_price"] < request["price"]
+            assert position is None
+            continue
         assert position is not None and 0 < position["stop_loss"] < request["price"]
         assert position["take_profit"] > request["price"]
     return len(orders)
@@ -619,7 +664,7 @@ def test_an_injected_answer_cannot_raise_the_size_or_drop_the_stop(
         row = store.rows("SELECT * FROM ai_decision_logs WHERE cycle_id = ?", [report.cycle_id])[0]
         assert row["action"] == "BUY" and row["position_size_pct"] == 100  # what it asked for
         request = json.loads(row["request"])
-        order = store.rows("SELECT * FROM sim_orders WHERE symbol = ?", [symbol])
+        order = store.rows("SELECT * FROM sim_orders WHERE symbol = ? AND side = 'buy'", [symbol])
         assert len(order) == 1 and len(report.orders) == 1
         equity = request["account"]["equity"]
         assert order[0]["notional"] == pytest.approx(equity * cap_pct / 100, abs=0.01)

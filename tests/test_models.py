@@ -68,3 +68,28 @@ def test_order_request_needs_exactly_one_size() -> None:
         OrderRequest("BTC/USD", "buy", "c1")
     with pytest.raises(ValueError, match="side"):
         OrderRequest("BTC/USD", "short", "c1", qty=1)
+
+
+def test_a_limit_decision_carries_its_price_and_a_market_one_none() -> None:
+    limit = _decision(order_type="limit", limit_price=95.5)
+    assert (limit.order_type, limit.limit_price) == ("limit", 95.5)
+    assert (_decision().order_type, _decision().limit_price) == ("market", None)
+    assert Decision.hold("BTC/USD", "x").order_type == "market"
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"order_type": "limit"}, "order_type 'limit' needs a limit_price"),
+        ({"order_type": "limit", "limit_price": None}, "order_type 'limit' needs a limit_price"),
+        ({"limit_price": 95.0}, "a market order takes no limit_price"),
+        ({"order_type": "limit", "limit_price": 0}, "greater than 0"),
+        ({"order_type": "limit", "limit_price": -3}, "greater than 0"),
+        ({"order_type": "limit", "limit_price": math.inf}, "finite"),
+        ({"order_type": "limit", "limit_price": math.nan}, "greater than 0"),
+        ({"order_type": "stop_limit", "limit_price": 95.0}, "'market' or 'limit'"),
+    ],
+)
+def test_entry_fields_that_disagree_are_rejected(bad: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        _decision(**bad)

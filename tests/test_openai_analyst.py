@@ -35,7 +35,8 @@ def last_log(store: Store) -> dict[str, Any]:
 
 
 def orders(store: Store) -> int:
-    return store.db["sim_orders"].count
+    """Entries sent (a filled entry's protective stop at the venue is not counted)."""
+    return len(store.rows("SELECT id FROM sim_orders WHERE side = 'buy'"))
 
 
 def test_a_valid_buy_is_logged_priced_and_linked_to_its_order(
@@ -217,3 +218,74 @@ def test_no_stored_field_contains_the_key(
     dump = "\n".join(store.db.conn.iterdump())
     assert "BUY" in dump and "AuthenticationError" in dump
     assert CANARY_KEY not in dump and "sk-***" in dump
+
+
+# limit entries at the zone ------------------------------------------------------------------
+
+
+def prompt_zone(request: dict[str, Any], key: str = "fvg_below") -> dict[str, float]:
+    """Read a zone from the prompt's `smc:` line, rounded as the model sees it."""
+    lines = request["messages"][1]["content"].splitlines()
+    smc = next(line for line in lines if line.startswith("smc: "))
+    return json.loads(smc.removeprefix("smc: "))[key]
+
+
+def zone_top(request: dict[str, Any]) -> float:
+    return prompt_zone(request)["top"]
+
+
+def test_a_limit_buy_at_the_fvg_top_rests_at_the_venue(
+    fake_openai: FakeOpenAI, store: Store, clock: ManualClock
+) -> None:
+    under_zone = lambda r: round(prompt_zone(r)["bottom"] * 0.995, 2)  # noqa: E731
+    fake_openai.push(buy(order_type="limit", limit_price=zone_top, stop_loss=under_zone))
+    report = openai_engine(fake_openai, store, clock).run_cycle("BTC/USD")
+    row = last_log(store)
+    assert report.action == "BUY" and row["error"] is None, row["error"]
+    assert json.loads(row["response"])["order_type"] == "limit"
+    top = zone_top(fake_openai.requests[0])
+    assert top < prompt_price(fake_openai.requests[0])  # the zone is under the price
+    [order] = store.rows("SELECT * FROM sim_orders WHERE side = 'buy'")
+    assert (order["type"], order["limit_price"]) == ("limit", top)
+    assert order["status"] == "new" and store.get_position("BTC/USD") is None  # it rests
+    # the schema sent asks for the entry fields like every other (strict mode)
+    schema = fake_openai.requests[0]["response_format"]["json_schema"]["schema"]
+    assert {"order_type", "limit_price"} <= set(schema["required"])
+
+
+def test_an_answer_without_the_entry_fields_buys_at_the_market(
+    fake_openai: FakeOpenAI, store: Store, clock: ManualClock
+) -> None:
+    fake_openai.push(buy())  # the fake's answer predates order_type / limit_price
+    report = openai_engine(fake_openai, store, clock).run_cycle("BTC/USD")
+    [order] = store.rows("SELECT * FROM sim_orders WHERE side = 'buy'")
+    assert report.action == "BUY" and (order["type"], order["limit_price"]) == ("market", None)
+    assert order["status"] == "filled" and store.get_position("BTC/USD") is not None
+
+
+BAD_LIMITS = [
+    (buy(order_type="limit", limit_price=lambda r: round(prompt_price(r) * 0.9, 2)),
+     "is outside the bullish zones: use a price in bullish FVG "),
+    (buy(order_type="limit", limit_price=lambda r: round(prompt_price(r) * 1.01, 2)),
+     "a BUY limit must be at or below it"),
+    (buy(order_type="limit", limit_price=zone_top, stop_loss=lambda r: zone_top(r) + 1),
+     "InvalidDecision: stop_loss"),
+    (buy(order_type="limit", limit_price=zone_top,
+         take_profit=lambda r: prompt_zone(r)["bottom"]), "InvalidDecision: take_profit"),
+    (buy(order_type="limit"), "order_type 'limit' needs a limit_price"),
+    (buy(limit_price=zone_top), "a market order takes no limit_price"),
+    (buy(action="SELL", position_size_pct=0, order_type="limit", limit_price=zone_top),
+     "InvalidDecision: SELL with order_type limit: only a BUY may rest as a limit"),
+    (buy(order_type="stop_limit", limit_price=zone_top), "Input should be 'market' or 'limit'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("responder", "expected"), BAD_LIMITS, ids=[e[:40] for _, e in BAD_LIMITS])
+def test_an_unusable_limit_entry_holds_saying_what_passes(
+    fake_openai: FakeOpenAI, store: Store, clock: ManualClock, responder: Any, expected: str
+) -> None:
+    fake_openai.push(responder)
+    report = openai_engine(fake_openai, store, clock).run_cycle("BTC/USD")
+    row = last_log(store)
+    assert report.action == "HOLD" and orders(store) == 0
+    assert row["error"].startswith("InvalidDecision: ") and expected in row["error"], row["error"]

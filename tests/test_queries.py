@@ -1,12 +1,15 @@
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from botlib.clock import iso
 from botlib.errors import UnknownSymbolError
 from botlib.features.indicators import WARM_UP
 from botlib.reporting.analytics import max_drawdown_pct, sharpe_ratio, trade_stats
@@ -16,10 +19,12 @@ from botlib.reporting.queries import (
     dashboard_data,
     list_assets,
     recent_cycles,
+    resting_orders,
 )
 from botlib.storage.store import Store
 from botlib.ui.asset_panel import AssetPanel
 from botlib.ui.shaping.charts import MAX_CANDLES, OVERLAYS
+from tests.conftest import T0
 from tests.ui_helpers import copy_db
 
 BIG_TABLES = ("market_data", "trades", "equity_snapshots", "cycles", "ai_decision_logs")
@@ -104,6 +109,7 @@ def test_dashboard_queries_seek_indexes(ro: Store) -> None:
         if sql.lstrip().upper().startswith("SELECT")
     }
     assert any("market_data" in sql for sql in plans) and len(plans) >= 8
+    assert any("FROM order_intents" in sql for sql in plans)  # the resting orders' seek
     for sql, plan in plans.items():
         assert "TEMP B-TREE" not in plan, (sql, plan)
         if sql.rstrip().endswith("ORDER BY id LIMIT 1"):
@@ -154,3 +160,97 @@ def test_listing_and_recent_cycles(ro: Store) -> None:
         dashboard_data(ro, "XRP/USD")
     with pytest.raises(ValueError, match="bars >= 1"):
         dashboard_data(ro, "BTC/USD", bars=0)
+
+
+# resting orders ------------------------------------------------------------------------------
+def _stop(cid: str, symbol: str, minutes: int, stop: float, revision: int) -> dict[str, Any]:
+    """A protective stop_limit sell's intent, written `minutes` after T0."""
+    return {
+        "client_order_id": cid, "symbol": symbol, "side": "sell", "qty": 0.1,
+        "reason": "venue_stop", "order_type": "stop_limit", "stop_price": stop,
+        "limit_price": stop * 0.995, "revision": revision,
+        "created_at": iso(T0 + timedelta(minutes=minutes)),
+    }  # fmt: skip
+
+
+def _add_resting(store: Store) -> None:
+    """After the demo's last cycle (T0): for BTC a replaced stop (canceled), its next revision,
+    a limit entry and a market order; for SOL a stop. The limit entry is written before the
+    stop's revision but created after it."""
+    store.add_intent(_stop("BTC-e1-p1", "BTC/USD", 1, 91_000.0, 1))
+    store.resolve_intent("BTC-e1-p1", "canceled", T0, "replaced: the stop changed")
+    store.add_intent(
+        {"client_order_id": "BTC-l1", "symbol": "BTC/USD", "side": "buy", "notional": 500.0,
+         "reason": "signal", "order_type": "limit", "limit_price": 90_000.0,
+         "expires_at": iso(T0 + timedelta(hours=2)), "created_at": iso(T0 + timedelta(minutes=10))}
+    )  # fmt: skip
+    store.add_intent(_stop("BTC-e1-p2", "BTC/USD", 5, 91_500.0, 2))
+    store.add_intent(
+        {"client_order_id": "BTC-m1", "symbol": "BTC/USD", "side": "buy", "qty": 0.01,
+         "reason": "signal", "order_type": "market", "created_at": iso(T0 + timedelta(minutes=10))}
+    )  # fmt: skip
+    store.add_intent(_stop("SOL-e1-p1", "SOL/USD", 7, 120.0, 1))
+
+
+def _ids(orders: list[dict[str, Any]]) -> list[str]:
+    return [o["client_order_id"] for o in orders]
+
+
+def test_resting_orders_are_the_pending_limits_and_stops_newest_first(demo_copy: Path) -> None:
+    with Store(demo_copy, read_only=True) as ro:  # the demo's own protective stops, if any
+        before = {symbol: _ids(resting_orders(ro, symbol)) for symbol in ("BTC/USD", "SOL/USD")}
+    with Store(demo_copy) as store:
+        _add_resting(store)
+    with Store(demo_copy, read_only=True) as ro:
+        data = dashboard_data(ro, "BTC/USD", bars=50)
+        everywhere = _ids(resting_orders(ro))
+        assert _ids(resting_orders(ro, "SOL/USD")) == ["SOL-e1-p1", *before["SOL/USD"]]
+        assert len(resting_orders(ro, "BTC/USD", limit=1)) == 1
+    assert _ids(data.resting) == ["BTC-l1", "BTC-e1-p2", *before["BTC/USD"]]
+    assert everywhere[:3] == ["BTC-l1", "SOL-e1-p1", "BTC-e1-p2"]
+    assert sorted(everywhere[3:]) == sorted(before["BTC/USD"] + before["SOL/USD"])
+    entry, stop = data.resting[:2]
+    assert {k: stop[k] for k in ("order_type", "side", "stop_price", "qty", "reason")} == {
+        "order_type": "stop_limit", "side": "sell", "stop_price": 91_500.0, "qty": 0.1,
+        "reason": "venue_stop",
+    }  # fmt: skip
+    assert (stop["status"], stop["revision"], stop["expires_at"]) == ("pending", 2, None)
+    assert stop["limit_price"] == pytest.approx(91_042.5)
+    assert stop["created_at"] == iso(T0 + timedelta(minutes=5))
+    assert (entry["notional"], entry["qty"], entry["limit_price"]) == (500.0, None, 90_000.0)
+    assert entry["expires_at"] == iso(T0 + timedelta(hours=2))
+
+
+def test_resting_orders_are_drawn_and_listed_until_they_end(demo_copy: Path) -> None:
+    with Store(demo_copy) as store:
+        _add_resting(store)
+    panel = AssetPanel("BTC/USD")
+    with Store(demo_copy, read_only=True) as ro:
+        panel.show(dashboard_data(ro, "BTC/USD", bars=50))
+    chart = panel.chart
+    stop, band, limit = (chart.resting[k] for k in ("resting_stop", "resting_stop_limit",
+                                                     "resting_limit"))  # fmt: skip
+    texts = {kind: list(label.text) for kind, label in chart.resting_labels.items()}
+    newest = slice(0, 2)  # a line per order, newest first (the demo's own stops follow)
+    assert np.atleast_2d(stop.y)[0].tolist() == [91_500.0, 91_500.0]
+    assert texts["resting_stop"][0] == "stop 91,500 (open, rev 2)"
+    assert chart.resting_labels["resting_stop"].y[0] == 91_500.0
+    assert np.atleast_2d(band.y)[0].tolist() == pytest.approx([91_042.5, 91_042.5])
+    assert texts["resting_stop_limit"][0] == "stop limit 91,042.5 (open, rev 2)"
+    assert limit.y.tolist() == [90_000.0, 90_000.0]
+    assert texts["resting_limit"] == ["buy limit 90,000 (open)"]
+    assert stop.x.tolist() == chart.candles.x[[0, -1]].tolist()  # across the candles
+    assert panel.values["resting"].value.split("<br>")[newest] == [
+        "limit buy $500.00 limit 90,000 (open, expires 2026-11-20 14:00 UTC)"
+        " · placed 2026-11-20 12:10 UTC",
+        "stop_limit sell 0.1 stop 91,500 limit 91,042.5 (open, rev 2)"
+        " · placed 2026-11-20 12:05 UTC",
+    ]
+    with Store(demo_copy) as store:  # every order ends: expired, filled, canceled
+        for order in resting_orders(store, "BTC/USD"):
+            store.resolve_intent(order["client_order_id"], "expired", T0, "ended")
+    with Store(demo_copy, read_only=True) as ro:
+        panel.show(dashboard_data(ro, "BTC/USD", bars=50))
+    assert panel.values["resting"].value == "none"
+    assert all(len(mark.y) == 0 for mark in chart.resting.values())
+    assert all(len(label.text) == 0 for label in chart.resting_labels.values())

@@ -129,3 +129,49 @@ def test_model_output_cannot_raise_limits() -> None:
     v = run(greedy)
     assert v.order is not None and v.order.notional <= RICH.equity * ASSET.position_size_pct / 100
     assert Action.BUY is greedy.action
+
+
+def test_a_limit_buy_rests_at_its_price_sized_like_a_market_buy() -> None:
+    v = run(decide(order_type="limit", limit_price=95.0, stop_loss=93.0, take_profit=101.0))
+    assert v.approved and v.order is not None
+    assert (v.order.type, v.order.limit_price, v.order.side) == ("limit", 95.0, "buy")
+    assert v.order.notional == 10_000.0 and v.order.rests
+    assert (v.stop_loss, v.take_profit) == (93.0, 101.0)
+    assert v.reason == "approved: limit buy 10,000.00 USD at 95 (10.00% of equity)"
+
+
+def test_a_limit_buys_default_stop_and_target_hang_off_the_limit_price() -> None:
+    v = run(decide(order_type="limit", limit_price=90.0))
+    assert v.approved
+    assert (v.stop_loss, v.take_profit) == pytest.approx((88.2, 93.6))  # 90 -2 % / +4 %
+
+
+def test_a_market_buy_is_unchanged_by_the_entry_fields() -> None:
+    v = run(decide(order_type="market"))
+    assert v.order is not None and (v.order.type, v.order.limit_price) == ("market", None)
+    assert v.reason == "approved: buy 10,000.00 USD (10.00% of equity)"
+
+
+@pytest.mark.parametrize(
+    ("kw", "reason"),
+    [
+        ({"limit_price": 100.5}, "denied: buy limit 100.5 above the price 100"),
+        ({"limit_price": 95.0, "stop_loss": 96.0}, "stop-loss 96 must be below entry 95"),
+        ({"limit_price": 95.0, "take_profit": 94.0}, "take-profit 94 must be above entry 95"),
+    ],
+)
+def test_limit_buy_denials_measure_from_the_limit_price(kw: dict[str, float], reason: str) -> None:
+    v = run(decide(order_type="limit", **kw))
+    assert not v.approved and v.order is None
+    assert reason in v.reason
+
+
+def test_a_sell_is_a_market_order_whatever_else_it_says() -> None:
+    v = run(decide("SELL", position_size_pct=0), position=Position("BTC/USD", 0.25, 90))
+    assert v.order is not None and (v.order.type, v.order.qty) == ("market", 0.25)
+
+
+def test_a_halted_account_denies_a_limit_entry_too() -> None:
+    status = trading_state(79, 100, RiskLimits())
+    v = run(decide(order_type="limit", limit_price=95.0), status=status)
+    assert not v.approved and "trading halted" in v.reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import hashlib
 import sqlite3
 import time
@@ -17,7 +18,7 @@ import pytest
 from botlib.clock import ManualClock, iso
 from botlib.reporting.queries import dashboard_data, list_assets
 from botlib.storage.store import Store
-from botlib.ui import charts
+from botlib.ui import activity, charts
 from botlib.ui.dashboard import Dashboard  # charts: bqplot, imported warning-free
 from botlib.ui.shaping.text import money
 from tests.conftest import T0
@@ -257,3 +258,65 @@ def test_dashboard_displays_with_a_constant_text_repr(dashboard: Dashboard) -> N
     bundle = dashboard._repr_mimebundle_()
     assert bundle["text/plain"] == "botlib dashboard"
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+# orders resting at the venue, and why fills happened -----------------------------------------
+def _at(minutes: int) -> str | None:
+    return iso(T0 + timedelta(minutes=minutes))
+
+
+def _fill(
+    store: Store, cid: str, reason: str, price: float, minutes: int, **intent: object
+) -> None:
+    """Write a sell's intent, then its fill (as the executor books one), `minutes` after T0."""
+    base = {"client_order_id": cid, "symbol": "BTC/USD", "side": "sell", "qty": 0.1}
+    store.add_intent(base | {"reason": reason, "created_at": _at(minutes - 1), **intent})
+    store.record_trade(
+        base | {"reason": reason, "price": price, "status": "filled", "realized_pnl": -12.5,
+                "created_at": _at(minutes - 1), "filled_at": _at(minutes)}
+    )  # fmt: skip
+    store.resolve_intent(cid, "filled", T0 + timedelta(minutes=minutes), "filled")
+
+
+def test_refresh_shows_resting_orders_and_why_fills_happened(
+    dashboard: Dashboard, demo_copy: Path
+) -> None:
+    panel = dashboard.panels["BTC/USD"]
+    marks = panel.chart.resting
+    listed = panel.values["resting"].value  # the demo's own protective stop, or "none"
+    with Store(demo_copy) as store:
+        stop = {"order_type": "stop_limit", "stop_price": 92_000.0, "limit_price": 91_540.0}
+        _fill(store, "BTC-a-p1", "venue_stop", 91_990.0, 1, revision=1, **stop)
+        _fill(store, "BTC-b", "gap_exit", 91_200.0, 2, order_type="market")
+        _fill(store, "BTC-c", "take_profit", 95_000.0, 3)
+        store.add_intent(
+            {"client_order_id": "BTC-d-p1", "symbol": "BTC/USD", "side": "sell", "qty": 0.05,
+             "reason": "venue_stop", "order_type": "stop_limit", "stop_price": 90_000.0,
+             "limit_price": 89_550.0, "revision": 1, "created_at": _at(4)}
+        )  # fmt: skip
+    assert dashboard.refresh() is True
+    assert panel.chart.resting is marks  # updated in place
+    assert np.atleast_2d(marks["resting_stop"].y)[0].tolist() == [90_000.0, 90_000.0]
+    label = panel.chart.resting_labels["resting_stop"]
+    assert label.text[0] == "stop 90,000 (open, rev 1)"  # the newest first
+    assert np.atleast_2d(marks["resting_stop_limit"].y)[0].tolist() == [89_550.0, 89_550.0]
+    mine = (
+        "stop_limit sell 0.05 stop 90,000 limit 89,550 (open, rev 1) · placed 2026-11-20 12:04 UTC"
+    )
+    assert panel.values["resting"].value == (mine if listed == "none" else f"{mine}<br>{listed}")
+    feed = dashboard.activity.table.value
+    assert "SELL 0.1 @ $91,990.00 · stopped out at the venue at $92,000.00 · P&amp;L" in feed
+    assert "SELL 0.1 @ $91,200.00 · gap exit at market (the price gapped below the" in feed
+    assert "SELL 0.1 @ $95,000.00 · take-profit · P&amp;L" in feed
+    assert feed.index("take-profit") < feed.index("gap exit") < feed.index("at the venue")
+
+
+def test_activity_words_a_limit_entry_and_unknown_causes() -> None:
+    limit = {"reason": "signal", "order_type": "limit", "limit_price": 90_000.0}
+    assert activity.trade_cause(limit) == "signal, limit order at $90,000.00"
+    assert activity.trade_cause({"reason": "signal", "order_type": "market"}) == "signal"
+    assert activity.trade_cause({"reason": "venue_stop"}) == "stopped out at the venue"
+    assert activity.trade_cause({"reason": "stop_loss"}) == "stop-loss (the bot's own stop)"
+    assert activity.trade_cause({"reason": "guard_exit"}) == "guard exit at market"
+    assert activity.trade_cause({"reason": None}) == "—"
+    assert doctest.testmod(activity).attempted > 0 and doctest.testmod(activity).failed == 0

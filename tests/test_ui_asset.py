@@ -18,8 +18,8 @@ from botlib.models import AssetSettings
 from botlib.reporting.analytics import metrics
 from botlib.reporting.queries import DashboardData
 from botlib.ui import asset_panel
-from botlib.ui.asset_panel import PAUSED_BADGE, asset_texts, cost_text, title_html
-from botlib.ui.shaping.charts import OVERLAYS, chart_data
+from botlib.ui.asset_panel import PAUSED_BADGE, asset_texts, cost_text, resting_text, title_html
+from botlib.ui.shaping.charts import OVERLAYS, RESTING_KINDS, chart_data
 from botlib.ui.shaping.text import money, percent, signed_money, slug
 from botlib.venues.sim import SimMarket
 
@@ -151,6 +151,60 @@ def test_chart_data_without_position_or_bars_has_empty_marks() -> None:
     assert chart.ohlc.shape == (0, 4)
     assert [len(a) for a in chart.level_line("take_profit")] == [0, 0]
     assert [len(a) for a in chart.overlay_line("sma_20")] == [0, 0]
+
+
+# resting orders ------------------------------------------------------------------------------
+STOP = {
+    "order_type": "stop_limit", "side": "sell", "qty": 2.0, "notional": None, "stop_price": 98.0,
+    "limit_price": 97.51, "reason": "venue_stop", "status": "pending", "revision": 2,
+    "created_at": "2026-11-20T10:45:00+00:00", "expires_at": None,
+}  # fmt: skip
+ENTRY = {
+    "order_type": "limit", "side": "buy", "qty": None, "notional": 500.0, "stop_price": None,
+    "limit_price": 95.5, "reason": "signal", "status": "pending", "revision": None,
+    "created_at": "2026-11-20T11:00:00+00:00", "expires_at": "2026-11-20T14:00:00+00:00",
+}  # fmt: skip
+
+
+def test_resting_orders_are_labelled_levels_across_the_chart() -> None:
+    second = ENTRY | {"limit_price": 93.25}
+    chart = chart_data(_data(resting=[ENTRY, STOP, second]))
+    x, y = chart.resting_lines("resting_stop")
+    assert x.tolist() == [chart.x[0], chart.x[-1]] and y.tolist() == [[98.0, 98.0]]
+    x, y, text = chart.resting_labels("resting_stop")
+    assert (x.tolist(), y.tolist(), text) == ([chart.x[0]], [98.0], ["stop 98 (open, rev 2)"])
+    _, y = chart.resting_lines("resting_stop_limit")
+    _, _, text = chart.resting_labels("resting_stop_limit")
+    assert y.tolist() == [[97.51, 97.51]] and text == ["stop limit 97.51 (open, rev 2)"]
+    _, y = chart.resting_lines("resting_limit")
+    assert y.tolist() == [[95.5, 95.5], [93.25, 93.25]]
+    _, y, text = chart.resting_labels("resting_limit")
+    assert y.tolist() == [95.5, 93.25]
+    assert text == ["buy limit 95.5 (open)", "buy limit 93.25 (open)"]
+
+
+def test_no_resting_orders_or_no_bars_draw_no_levels() -> None:
+    for chart in (
+        chart_data(_data()),
+        chart_data(_data(resting=[STOP], bars=BARS.iloc[:0], history=BARS.iloc[:0])),
+        chart_data(_data(resting=[STOP | {"stop_price": None, "limit_price": float("nan")}])),
+    ):
+        for kind in RESTING_KINDS:
+            assert [len(a) for a in chart.resting_lines(kind)] == [0, 0]
+            assert [len(a) for a in chart.resting_labels(kind)] == [0, 0, 0]
+
+
+def test_resting_text_lists_each_order_or_none() -> None:
+    assert asset_texts(_data())["resting"] == resting_text([]) == "none"
+    text = asset_texts(_data(resting=[ENTRY, STOP]))["resting"]
+    assert text.split("<br>") == [
+        "limit buy $500.00 limit 95.5 (open, expires 2026-11-20 14:00 UTC)"
+        " · placed 2026-11-20 11:00 UTC",
+        "stop_limit sell 2 stop 98 limit 97.51 (open, rev 2) · placed 2026-11-20 10:45 UTC",
+    ]
+    hostile = resting_text([STOP | {"side": "<img src=x>", "status": "<b>", "revision": None}])
+    assert "<img" not in hostile and "<b>" not in hostile
+    assert hostile.startswith("stop_limit &lt;img src=x&gt; 2 stop 98") and "(&lt;b&gt;)" in hostile
 
 
 # texts ---------------------------------------------------------------------------------------

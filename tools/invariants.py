@@ -47,9 +47,14 @@ _CHECKS: tuple[tuple[str, tuple[str, ...], str], ...] = (
      "SELECT client_order_id FROM trades GROUP BY client_order_id HAVING count(*) > 1"),
     ("duplicate broker order", ("sim_orders",),
      "SELECT client_order_id FROM sim_orders GROUP BY client_order_id HAVING count(*) > 1"),
+    # a resting order the venue filled while nobody looked is booked by the next look (a cycle
+    # or a guard pass): until then its intent is pending, and that is no lost fill
     ("filled order not booked though no cycle of its asset runs", ("sim_orders", "trades"),
      "SELECT o.client_order_id FROM sim_orders o"
-     " LEFT JOIN trades t ON t.client_order_id = o.client_order_id WHERE t.id IS NULL AND"
+     " LEFT JOIN trades t ON t.client_order_id = o.client_order_id"
+     " WHERE t.id IS NULL AND o.status = 'filled' AND"
+     " NOT EXISTS (SELECT 1 FROM order_intents i WHERE i.client_order_id = o.client_order_id"
+     " AND i.status = 'pending' AND i.order_type IN ('limit', 'stop_limit')) AND"
      " NOT EXISTS (SELECT 1 FROM cycles c WHERE c.symbol = o.symbol AND c.status = 'running')"),
     ("simulator trade the broker never filled", ("sim_orders", "trades"),
      "SELECT t.client_order_id FROM trades t JOIN cycles c ON c.id = t.cycle_id"
@@ -57,6 +62,7 @@ _CHECKS: tuple[tuple[str, tuple[str, ...], str], ...] = (
      " WHERE c.mode = 'sim' AND o.id IS NULL"),
     ("pending order intent though no cycle of its asset runs", ("order_intents",),
      "SELECT i.client_order_id FROM order_intents i WHERE i.status = 'pending' AND"
+     " coalesce(i.order_type, 'market') = 'market' AND"
      " NOT EXISTS (SELECT 1 FROM cycles c WHERE c.symbol = i.symbol AND c.status = 'running')"),
     ("filled order intent without its trade", ("order_intents", "trades"),
      "SELECT i.client_order_id FROM order_intents i"
@@ -92,6 +98,14 @@ def _broker_mismatches(store: Store) -> list[str]:
     if not newest or newest[0]["mode"] != "sim":
         return []
     busy = {r["symbol"] for r in store.rows("SELECT symbol FROM cycles WHERE status = 'running'")}
+    busy |= {  # filled at the venue, booked at the next look (see the checks above)
+        r["symbol"]
+        for r in store.rows(
+            "SELECT o.symbol FROM sim_orders o JOIN order_intents i"
+            " ON i.client_order_id = o.client_order_id"
+            " WHERE o.status = 'filled' AND i.status = 'pending'"
+        )
+    }
     booked = {r["symbol"]: r["qty"] for r in store.rows("SELECT * FROM positions WHERE qty > 0")}
     held = {r["symbol"]: r["qty"] for r in store.rows("SELECT * FROM sim_positions WHERE qty > 0")}
     return [

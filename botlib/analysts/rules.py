@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botlib.analysts.schema import smc_reading
-from botlib.analysts.smc_rules import SmcSetup, exit_setup, long_setup
+from botlib.analysts.smc_rules import LimitZone, SmcSetup, exit_setup, limit_zone, long_setup
 from botlib.models import Action, Decision
 from botlib.ports import AnalystResult, CallRecord, MarketContext, ReflectionResult, TradeReview
 
@@ -31,6 +31,9 @@ class RuleParams:
     setup_votes: int = 2  # bullish signals (of 4) for an entry on an SMC setup
     exit_votes: int = 3  # bearish signals (of 4) for an exit in a downtrend
     fresh_choch_bars: int = 3  # a bearish CHoCH younger than this many bars exits a long
+    # Buy with a limit at the top of a bullish FVG/OB under the price instead of at the market.
+    # Off by default: the fast backtest replays market entries only (its fills are immediate).
+    limit_entries: bool = False
 
 
 def choose(
@@ -91,7 +94,9 @@ class RulesAnalyst:
     structure in discount with a bullish FVG/OB below or a sell-side sweep) with 2+ of 4; the
     stop then goes just under the zone or sweep. SELL when long on RSI > 78, an SMC exit (fresh
     bearish CHoCH, buy-side sweep in premium) or 3+ bearish signals in a downtrend. The numbers
-    are `RuleParams` (the fast backtest replays the same ones).
+    are `RuleParams` (the fast backtest replays the same ones). With `limit_entries` a BUY while
+    the price is above a bullish FVG/OB becomes a limit buy at that zone's top, its stop under
+    the zone and its levels measured from the limit price.
     """
 
     name = "rules"
@@ -109,16 +114,16 @@ class RulesAnalyst:
         buy = action is Action.BUY
         score = confidence(len(bull), len(bear), setup.found and buy)
         size = context.asset.position_size_pct * score if buy else 0.0
-        stop, take = (
-            entry_levels(self.params, row.close, row.atr, setup.stop_level if setup.found else None)
-            if buy
-            else (None, None)
-        )
+        zone, stop, take = self._levels(context, row, setup) if buy else (None, None, None)
+        if zone is not None:
+            reasons.append(_limit_reason(zone, context.price))
         decision = Decision(
             symbol=context.symbol,
             action=action,
             confidence=score if action is not Action.HOLD else 0.0,
             position_size_pct=round(size, 4),
+            order_type="market" if zone is None else "limit",
+            limit_price=None if zone is None else zone.top,
             stop_loss=stop,
             take_profit=take,
             reasoning=f"{action.value}: " + "; ".join(reasons),
@@ -161,6 +166,23 @@ class RulesAnalyst:
             call=CallRecord(response={"facts": review.describe()}, output_mode="rules"),
         )
 
+    def _levels(
+        self, context: MarketContext, row: Any, setup: SmcSetup
+    ) -> tuple[LimitZone | None, float | None, float]:
+        """A buy's limit zone (None: buy at the market), stop-loss and take-profit.
+
+        A limit entry measures its levels from the zone's top, where it fills, with the stop
+        under the zone (or under the setup's lower zone or sweep), as the checks require.
+        """
+        level = setup.stop_level if setup.found else None
+        zone = limit_zone(context.smc, context.price) if self.params.limit_entries else None
+        if zone is None:
+            stop, take = entry_levels(self.params, row.close, row.atr, level)
+            return None, stop, take
+        below = zone.bottom if level is None else min(level, zone.bottom)
+        stop, take = entry_levels(self.params, zone.top, row.atr, below)
+        return zone, stop, take
+
     def _choose(
         self,
         context: MarketContext,
@@ -187,6 +209,13 @@ class RulesAnalyst:
             return action, [*bull, f"{len(bull)}/4 bullish while flat"]
         state = "long" if holding else "flat"
         return action, [f"{len(bull)}/4 bullish, {len(bear)}/4 bearish while {state}"]
+
+
+def _limit_reason(zone: LimitZone, price: float) -> str:
+    return (
+        f"limit entry at the top of the {zone.name} {zone.bottom:,.6g}-{zone.top:,.6g}"
+        f" under the price {price:,.6g}"
+    )
 
 
 def _request(context: MarketContext, row: Any) -> dict[str, Any]:

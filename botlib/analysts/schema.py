@@ -4,8 +4,10 @@ The decision schema carries the model's ICT/SMC reading next to the trade itself
 can see which structure, liquidity and zone it claims to have used. The models are written to
 satisfy OpenAI's strict structured-output rules directly (every property required, nullable
 instead of optional, no additional properties), so `pydantic.model_json_schema()` is the
-schema sent; `tests/test_llm_schema.py` checks those rules. Value limits (confidence 0-1, sizes,
-stop sides) are checked after parsing, by `Decision` and `botlib.core.decision_checks`.
+schema sent; `tests/test_llm.py` checks those rules. Value limits (confidence 0-1, sizes,
+stop sides, a limit entry inside a bullish zone) are checked after parsing, by `Decision` and
+`botlib.core.decision_checks`. The entry fields (`order_type`, `limit_price`) are required in
+the schema sent but default to a market entry when parsed (`_every_property_required`).
 """
 
 from __future__ import annotations
@@ -39,8 +41,21 @@ class SmcReading(_Strict):
     killzone: Literal["london", "new_york", "asia", "none"]
 
 
+def _every_property_required(schema: dict[str, Any]) -> None:
+    """Send every property as required and without a default, as strict mode demands.
+
+    Parsing still takes an answer without the entry fields as a market entry, the meaning every
+    answer had before they existed: JSON-mode endpoints may leave them out.
+    """
+    for prop in schema["properties"].values():
+        prop.pop("default", None)
+    schema["required"] = list(schema["properties"])
+
+
 class DecisionOutput(_Strict):
     """The model's answer for one cycle; reading and reasoning come before the action."""
+
+    model_config = ConfigDict(json_schema_extra=_every_property_required)
 
     symbol: str
     smc: SmcReading
@@ -48,6 +63,12 @@ class DecisionOutput(_Strict):
     action: Literal["BUY", "SELL", "HOLD"]
     confidence: float = Field(description="0 to 1")
     position_size_pct: float = Field(description="percent of equity to buy, 0 for SELL/HOLD")
+    order_type: Literal["market", "limit"] = Field(
+        default="market", description="limit: a BUY resting inside a bullish FVG/OB; else market"
+    )
+    limit_price: float | None = Field(
+        default=None, description="price for a limit BUY, within the zone and <= price; else null"
+    )
     stop_loss: float | None = Field(description="price; below entry for BUY, else null")
     take_profit: float | None = Field(description="price; above entry for BUY, else null")
 
@@ -58,6 +79,8 @@ class DecisionOutput(_Strict):
             action=Action(self.action),
             confidence=self.confidence,
             position_size_pct=self.position_size_pct,
+            order_type=self.order_type,
+            limit_price=self.limit_price,
             stop_loss=self.stop_loss,
             take_profit=self.take_profit,
             reasoning=self.reasoning,

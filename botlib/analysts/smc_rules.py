@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SmcSetup", "long_setup", "exit_setup"]
+from botlib.core.decision_checks import bullish_zones
+
+__all__ = ["SmcSetup", "LimitZone", "long_setup", "exit_setup", "limit_zone"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +74,30 @@ def exit_setup(smc: dict[str, Any], fresh_bars: int = 3) -> SmcSetup:
             True, [f"SMC: buy-side liquidity swept at {sweep['level']:,.6g} in premium"]
         )
     return SmcSetup(False)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitZone:
+    """The bullish zone a limit buy rests in, named as the SMC summary names it."""
+
+    name: str  # "bullish FVG" | "bullish order block"
+    bottom: float
+    top: float
+
+
+def limit_zone(smc: dict[str, Any], price: float) -> LimitZone | None:
+    """The bullish FVG or order block wholly under `price` nearest to it, or None.
+
+    Its top is where a limit buy fills first. A price already inside a zone gets None: buying
+    at the market there is the zone entry, and a limit would only wait for a worse fill.
+
+    >>> limit_zone({"fvg_below": {"bottom": 97.0, "top": 98.0},
+    ...             "ob_below": {"bottom": 95.0, "top": 99.0}}, 100.0).name
+    'bullish order block'
+    """
+    below = [
+        LimitZone(name, bottom, top)
+        for name, (bottom, top) in bullish_zones(smc or {}).items()
+        if top < price
+    ]
+    return max(below, key=lambda zone: zone.top, default=None)

@@ -20,8 +20,10 @@ from tqdm import tqdm
 from botlib.analysts.factory import LlmConfig, build_analyst
 from botlib.analysts.llm import CacheMode
 from botlib.backtest.results import TRADE_COLUMNS, Replay, equity_series
+from botlib.backtest.venue_stop import fill_timeframe
 from botlib.clock import ManualClock
 from botlib.core.engine import Engine
+from botlib.core.orders.protection import Protection
 from botlib.core.risk import RiskLimits
 from botlib.errors import ConfigError
 from botlib.ports import Analyst, MarketData
@@ -35,12 +37,13 @@ __all__ = ["replay_engine"]
 def replay_engine(
     store: Store, market: MarketData, symbol: str, times: list[datetime],
     costs: tuple[float, float, float], analyst: str | Analyst, llm: LlmConfig | None,
-    cache: tuple[str, Path], progress: bool = False,
+    cache: tuple[str, Path], progress: bool = False, protection: Protection | None = None,
 ) -> Replay:  # fmt: skip
     """Run one engine cycle per time with the simulated broker; return what the books hold.
 
     `costs`: (cash, fee rate, slippage bps). `cache`: (record | replay, the cache's database)
-    for a model analyst; a replay stops at its first cache miss.
+    for a model analyst; a replay stops at its first cache miss. `protection`: the stop that
+    rests at the simulated venue (None: the bot's own stop, once a cycle).
     """
     cash, fee_rate, slippage_bps = costs
     clock = ManualClock(times[0])  # the replay's, and the LLM budget's, day
@@ -48,8 +51,10 @@ def replay_engine(
         decider = _analyst(analyst, store, clock, llm, cache, resources)
         replaying = analyst == "openai" and cache[0] == "replay"
         broker = SimBroker(store, market, clock, cash=cash, fee_rate=fee_rate,
-                           slippage_bps=slippage_bps)  # fmt: skip
-        engine = Engine(market, broker, decider, store, risk=RiskLimits(), clock=clock)
+                           slippage_bps=slippage_bps,
+                           fill_timeframe=fill_timeframe(market))  # fmt: skip
+        engine = Engine(market, broker, decider, store, risk=RiskLimits(), clock=clock,
+                        protection=protection)  # fmt: skip
         held, began = 0, time.perf_counter()
         for when in tqdm(times, desc=f"backtest {symbol}", disable=not progress, unit="bar"):
             clock.set(when)

@@ -29,9 +29,12 @@ from tqdm import tqdm
 
 from botlib.analysts.rules import RuleParams, choose, confidence, entry_levels
 from botlib.backtest.results import TRADE_COLUMNS
+from botlib.backtest.venue_stop import FillBars, fill_timeframe
 from botlib.clock import floor_time, iso
 from botlib.core.engine import client_order_id
-from botlib.core.execution import realized_pnl
+from botlib.core.orders.execution import PROTECT, realized_pnl
+from botlib.core.orders.exits import hit
+from botlib.core.orders.protection import Protection
 from botlib.core.risk import RiskLimits, size_entry, trading_state
 from botlib.errors import ConfigError, DataError
 from botlib.features.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
@@ -74,6 +77,10 @@ class _Book:
     avg: float = 0.0
     stop: float = 0.0
     take: float = 0.0
+    limit: float = 0.0  # the resting stop's limit (venue stops on)
+    triggered: bool = False
+    placed: datetime | None = None  # when the resting stop was placed: matched from then on
+    stop_cid: str = ""
     peak: float | None = None
     day: object = None
     day_start: float | None = None
@@ -144,10 +151,12 @@ def run_fast_backtest(
     market: MarketData | None = None,
     progress: bool = False,
     rules: RuleParams | None = None,
+    stop_band_pct: float | None = 0.5,
 ) -> FastResult:
     """Replay the cycles `run_backtest` runs between `start` and `end`, without the engine.
 
     `rules`: the rules analyst's parameters (`RulesAnalyst(rules)` on the engine path).
+    `stop_band_pct`: the resting stop's limit band (`Protection`), None: no venue stop.
     """
     _validate(start, end, timeframe)
     market = market or SimMarket()
@@ -160,8 +169,11 @@ def run_fast_backtest(
     features_s = time.perf_counter() - began
     book = _Book(cash=cash)
     asset = asset or AssetSettings(symbol=symbol, timeframe=timeframe)
+    stops = None
+    if stop_band_pct is not None:
+        stops = FillBars.load(market, symbol, fill_timeframe(market), times[0], times[-1])
     ctx = _Ctx(symbol, asset, limits or RiskLimits(), rules, fee_rate, slippage_bps / 10_000,
-               cols, bar_times)  # fmt: skip
+               cols, bar_times, stops, Protection(stop_band_pct or 0.5))  # fmt: skip
     equity, held = [], 0
     with tqdm(total=len(times), desc=f"replay {symbol}", unit="bar", disable=not progress) as bar:
         for first in range(0, len(times), _CHUNK):  # the bar ticks per chunk, not per cycle
@@ -250,6 +262,8 @@ class _Ctx:
     slippage: float
     cols: dict[str, np.ndarray]
     index: pd.DatetimeIndex
+    stops: FillBars | None
+    protection: Protection
     lists: dict[str, list] = field(init=False)  # type: ignore[type-arg]
 
     def __post_init__(self) -> None:
@@ -258,12 +272,18 @@ class _Ctx:
 
 
 def _cycle(ctx: _Ctx, book: _Book, i: int, now: datetime) -> None:
-    """One engine cycle: exits first, then the rules' choice through the risk gate."""
+    """One engine cycle: the venue's stop, exits, then the rules' choice through the risk gate."""
     c = ctx.lists
     price = c["close"][i]  # on a bar boundary the latest minute closes the last bar
+    if book.qty > 0 and ctx.stops is not None:
+        _venue_stop(ctx, ctx.stops, book, now)
     holding = book.qty > 0
-    if holding and (c["low"][i] <= book.stop or c["high"][i] >= book.take):
-        reason = "stop_loss" if c["low"][i] <= book.stop else "take_profit"
+    reason = None
+    if holding:
+        reason = hit({"stop_loss": book.stop, "take_profit": book.take}, c["low"][i], c["high"][i])
+    if reason == "stop_loss" and ctx.stops is not None:
+        reason = "gap_exit" if price < book.limit else None  # `Exits.action`
+    if reason is not None:
         _sell(ctx, book, price, _cid(ctx, i, "exit"), reason, now)
     else:
         setup = c["setup"][i]
@@ -314,8 +334,26 @@ def _buy(ctx: _Ctx, book: _Book, i: int, price: float, setup: bool, now: datetim
     book.cash += fill.cash_change
     book.qty, book.avg = books_after(book.qty, book.avg, fill)
     book.stop, book.take = entry.stop, entry.take
-    book.trades.append(_trade(ctx.symbol, _cid(ctx, i, "BUY"), "buy", "signal", fill.qty,
-                              fill.price, fill.fee, None, now))  # fmt: skip
+    cid = _cid(ctx, i, "BUY")
+    book.trades.append(_trade(ctx.symbol, cid, "buy", "signal", fill.qty, fill.price, fill.fee,
+                              None, now))  # fmt: skip
+    book.limit, book.triggered = ctx.protection.limit_for(entry.stop), False
+    book.placed, book.stop_cid = now, f"{cid}-p1"  # `Protector._place`: the entry's id, rev 1
+
+
+def _venue_stop(ctx: _Ctx, stops: FillBars, book: _Book, now: datetime) -> None:
+    """Fill the resting stop where `SimBroker` would (its bars since the last look)."""
+    since = book.placed or now
+    price, book.triggered, at = stops.first_fill(book.stop, book.limit, book.triggered, since, now)
+    book.placed = now
+    if price is None or at is None:
+        return
+    fill = market_fill("sell", price, ctx.fee_rate, 0.0, qty=book.qty)
+    pnl = realized_pnl(fill.qty, fill.price, book.avg, fill.fee)
+    book.cash += fill.cash_change
+    book.qty, book.avg = 0.0, 0.0
+    book.trades.append(_trade(ctx.symbol, book.stop_cid, "sell", PROTECT, fill.qty, fill.price,
+                              fill.fee, pnl, at))  # fmt: skip
 
 
 def _sell(ctx: _Ctx, book: _Book, price: float, cid: str, reason: str, now: datetime) -> None:

@@ -37,6 +37,7 @@ from botlib.backtest.engine_path import replay_engine
 from botlib.backtest.fast_path import cycle_times, run_fast_backtest
 from botlib.backtest.results import BACKTEST_DIR, BacktestResult, Replay, save_result
 from botlib.clock import floor_time, iso
+from botlib.core.orders.protection import Protection
 from botlib.errors import ConfigError
 from botlib.models import TIMEFRAMES, timeframe_minutes
 from botlib.ports import Analyst, MarketData
@@ -72,6 +73,11 @@ class _Run:
     slippage_bps: float
     market: MarketData
     times: list[datetime]
+    stop_band_pct: float | None = 0.5  # the venue's resting stop; None: the bot's own stop
+
+    @property
+    def protection(self) -> Protection | None:
+        return None if self.stop_band_pct is None else Protection(self.stop_band_pct)
 
     @property
     def costs(self) -> tuple[float, float, float]:
@@ -89,6 +95,7 @@ class _Run:
             "end": iso(self.end), "timeframe": self.timeframe, "analyst": self.analyst_name,
             "path": self.path, "cash": self.cash, "fee_rate": self.fee_rate,
             "slippage_bps": self.slippage_bps, "market": type(self.market).__name__,
+            "stop_band_pct": self.stop_band_pct,
         } | _rules_entry(self.analyst)  # fmt: skip
 
 
@@ -115,6 +122,7 @@ def run_backtest(
     llm: LlmConfig | None = None,
     llm_cache: str = "replay",
     cache_db: Path | str | None = None,
+    stop_band_pct: float | None = 0.5,
 ) -> BacktestResult:
     """Replay `start`..`end` (one cycle per bar, both ends included) and store the report.
 
@@ -124,6 +132,9 @@ def run_backtest(
     with its parameters). `path`: "auto" (fast for the rules, else engine), "engine" or
     "fast". `market`: simulated bars by default, or a `FrameMarket` of stored bars. The report
     goes to `db_path`, else `<directory or data/backtests>/<backtest_id>.db`.
+    `stop_band_pct`: each position's stop rests at the simulated venue as a stop_limit with
+    its limit this far below (filled intrabar from the market's minute bars, as in the demo);
+    None replays the bot's own stop, checked once a cycle on the bar's low.
     """
     _validate(symbol, start, end, timeframe, cash)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
@@ -131,7 +142,7 @@ def run_backtest(
     market = market or SimMarket()
     times = cycle_times(market, timeframe, start, end)
     run = _Run(new_backtest_id(symbol, start), symbol, start, end, timeframe, analyst, chosen,
-               cash, fee_rate, slippage_bps, market, times)  # fmt: skip
+               cash, fee_rate, slippage_bps, market, times, stop_band_pct)  # fmt: skip
     target = _target(run.backtest_id, db_path, directory)
     cache = (llm_cache, Path(cache_db) if cache_db is not None else LLM_CACHE_DB)
     try:
@@ -151,7 +162,8 @@ def _replay_and_store(
     with Store(target) as store:
         _prepare(store, run)
         replay = _fast(run, progress) if run.path == "fast" else replay_engine(
-            store, run.market, run.symbol, run.times, run.costs, run.analyst, llm, cache, progress
+            store, run.market, run.symbol, run.times, run.costs, run.analyst, llm, cache, progress,
+            run.protection,
         )  # fmt: skip
         result = _result(run, target, replay, llm_usage(store))
         save_result(store, result)
@@ -190,7 +202,9 @@ def rule_params(analyst: str | Analyst) -> RuleParams | None:
     None: only then can the fast path replay it."""
     if analyst == "rules":
         return RuleParams()
-    return analyst.params if type(analyst) is RulesAnalyst else None
+    if type(analyst) is not RulesAnalyst or analyst.params.limit_entries:
+        return None  # the fast path fills market entries only: limit entries take the engine
+    return analyst.params
 
 
 def _target(backtest_id: str, db_path: Path | str | None, directory: Path | str | None) -> Path:
@@ -216,7 +230,8 @@ def _fast(run: _Run, progress: bool) -> Replay:
     fast = run_fast_backtest(run.symbol, run.start, run.end, timeframe=run.timeframe,
                              cash=run.cash, fee_rate=run.fee_rate, slippage_bps=run.slippage_bps,
                              market=run.market, progress=progress,
-                             rules=rule_params(run.analyst))  # fmt: skip
+                             rules=rule_params(run.analyst),
+                             stop_band_pct=run.stop_band_pct)  # fmt: skip
     return Replay(fast.trades, fast.equity, fast.held, fast.elapsed_s)
 
 

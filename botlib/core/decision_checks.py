@@ -1,15 +1,24 @@
 """Checks a parsed decision must pass before the risk gate sees it, for every analyst.
 
 A decision that fails is replaced by HOLD and the log row keeps the reason: model output can
-be well-formed JSON and still nonsense (a stop above the price, another symbol, a zero-size buy).
+be well-formed JSON and still nonsense (a stop above the price, another symbol, a zero-size buy,
+a limit entry resting where no bullish zone is).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from botlib.models import Action, Decision
 from botlib.ports import MarketContext
 
-__all__ = ["decision_problem"]
+__all__ = ["decision_problem", "limit_entry_problem", "bullish_zones", "ZONE_TOLERANCE"]
+
+# The SMC summary's bullish zones a limit BUY may rest in (botlib.features.smc.summary).
+_BULLISH_ZONES = {"fvg_below": "bullish FVG", "ob_below": "bullish order block"}
+# The prompt shows prices to 6 significant digits: a zone's edge as shown (93531.2 for
+# 93531.23) is off by at most 5e-6 of it, and must still count as inside the zone.
+ZONE_TOLERANCE = 1e-5
 
 
 def decision_problem(decision: Decision, context: MarketContext) -> str | None:
@@ -17,16 +26,71 @@ def decision_problem(decision: Decision, context: MarketContext) -> str | None:
 
     Ranges (confidence 0-1, size 0-100 %, finite positive prices) are already enforced by
     `Decision`; sizes above the asset's maximum are capped by the risk gate, not rejected.
+    Stops are judged against the entry: the limit price of a limit BUY, else the price.
     """
     if decision.symbol != context.symbol:
         return f"decision for {decision.symbol!r}, expected {context.symbol!r}"
     if decision.action is not Action.BUY:
+        if decision.order_type == "limit":
+            return f"{decision.action.value} with order_type limit: only a BUY may rest as a limit"
         return None
-    price = context.price
     if decision.position_size_pct <= 0:
         return "BUY with position_size_pct 0"
-    if decision.stop_loss is not None and not decision.stop_loss < price:
-        return f"stop_loss {decision.stop_loss:g} is not below the price {price:g}"
-    if decision.take_profit is not None and not decision.take_profit > price:
-        return f"take_profit {decision.take_profit:g} is not above the price {price:g}"
+    if decision.limit_price is not None:
+        problem = limit_entry_problem(decision.limit_price, context.price, context.smc)
+        if problem is not None:
+            return problem
+    return _levels_problem(decision, context.price)
+
+
+def _levels_problem(decision: Decision, price: float) -> str | None:
+    """Return why the stop or the take-profit sits on the wrong side of the entry, if it does."""
+    entry = decision.limit_price or price
+    name = "limit_price" if decision.limit_price is not None else "the price"
+    if decision.stop_loss is not None and not decision.stop_loss < entry:
+        return f"stop_loss {decision.stop_loss:g} is not below {name} {entry:g}"
+    if decision.take_profit is not None and not decision.take_profit > entry:
+        return f"take_profit {decision.take_profit:g} is not above {name} {entry:g}"
     return None
+
+
+def bullish_zones(smc: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Return the SMC summary's bullish zones by name, as (bottom, top) price ranges.
+
+    >>> bullish_zones({"fvg_below": {"bottom": 98.0, "top": 99.0}, "ob_below": None})
+    {'bullish FVG': (98.0, 99.0)}
+    """
+    zones = {}
+    for key, name in _BULLISH_ZONES.items():
+        zone = smc.get(key) or {}
+        if zone.get("bottom") is not None and zone.get("top") is not None:
+            zones[name] = (float(zone["bottom"]), float(zone["top"]))
+    return zones
+
+
+def limit_entry_problem(limit_price: float, price: float, smc: dict[str, Any]) -> str | None:
+    """Return why a BUY limit at `limit_price` is unusable, naming the prices that would pass.
+
+    A buy limit above the price fills at once (a market order in disguise), and one outside a
+    bullish order block or FVG is not the ICT entry the limit exists for. A zone's edges are
+    widened by `ZONE_TOLERANCE`, so a price copied from the prompt's rounded figures passes.
+
+    >>> limit_entry_problem(99.0, 100.0, {"fvg_below": {"bottom": 98.0, "top": 99.0}}) is None
+    True
+    """
+    if limit_price > price:
+        return (
+            f"limit_price {limit_price:.8g} is above the price {price:.8g}:"
+            " a BUY limit must be at or below it"
+        )
+    zones = bullish_zones(smc)
+    if not zones:
+        return (
+            f"no bullish FVG or order block in the SMC summary for limit_price {limit_price:.8g}"
+            " to rest in: buy at the market (order_type market) or HOLD"
+        )
+    low, high = 1 - ZONE_TOLERANCE, 1 + ZONE_TOLERANCE
+    if any(bottom * low <= limit_price <= top * high for bottom, top in zones.values()):
+        return None
+    ranges = " or ".join(f"{name} {bottom:.8g}-{top:.8g}" for name, (bottom, top) in zones.items())
+    return f"limit_price {limit_price:.8g} is outside the bullish zones: use a price in {ranges}"

@@ -178,15 +178,34 @@ def _check_buy(
 ) -> RiskVerdict:
     if position is not None and position.qty > 0:
         return RiskVerdict(False, "denied: already holding a position (one entry per asset)")
+    limit_price = decision.limit_price
+    if limit_price is not None and limit_price > price:
+        return RiskVerdict(False, f"denied: buy limit {limit_price:g} above the price {price:g}")
     entry = size_entry(
         decision.position_size_pct, decision.stop_loss, decision.take_profit,
-        asset=asset, limits=limits, equity=account.equity, cash=account.cash, price=price,
+        asset=asset, limits=limits, equity=account.equity, cash=account.cash,
+        price=price if limit_price is None else limit_price,
     )  # fmt: skip
     if entry.denied:
         return RiskVerdict(False, entry.denied)
-    order = OrderRequest(decision.symbol, "buy", client_order_id, notional=entry.notional)
-    reason = f"approved: buy {entry.notional:,.2f} USD ({entry.pct:.2f}% of equity)"
+    order, reason = _buy_order(decision, client_order_id, entry)
     return RiskVerdict(True, reason, order, stop_loss=entry.stop, take_profit=entry.take)
+
+
+def _buy_order(
+    decision: Decision, client_order_id: str, entry: EntrySize
+) -> tuple[OrderRequest, str]:
+    """The approved buy: a market order, or a limit resting at the decision's limit price."""
+    if decision.limit_price is None:
+        order = OrderRequest(decision.symbol, "buy", client_order_id, notional=entry.notional)
+        return order, f"approved: buy {entry.notional:,.2f} USD ({entry.pct:.2f}% of equity)"
+    order = OrderRequest(decision.symbol, "buy", client_order_id, notional=entry.notional,
+                         type="limit", limit_price=decision.limit_price)  # fmt: skip
+    reason = (
+        f"approved: limit buy {entry.notional:,.2f} USD at {decision.limit_price:g}"
+        f" ({entry.pct:.2f}% of equity)"
+    )
+    return order, reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +233,8 @@ def size_entry(
     """Size a buy (the engine's gate and the fast backtest call this one function).
 
     The asked size is capped by the asset and the account limits and by the cash on hand;
-    a missing stop or take-profit comes from the asset's percentages.
+    a missing stop or take-profit comes from the asset's percentages. `price` is the entry:
+    the market price, or a limit entry's limit price (the stop and target hang off the fill).
     """
     pct = min(size_pct, asset.position_size_pct, limits.max_position_pct)
     notional = min(equity * pct / 100, cash * CASH_BUFFER)

@@ -1,7 +1,9 @@
 """The newest events of every kind (cycles, fills, AI decisions, risk denials, alerts, operator
 actions), merged newest first: what the dashboard's activity feed shows.
 
-One bounded query per source (LIMIT on a primary key or a time index), merged in Python.
+One bounded query per source (LIMIT on a primary key or a time index), merged in Python. A fill
+comes with its order's type, stop and limit, so the feed can say why it happened (a stop that
+rested at the venue, a limit entry, a gap exit, ...).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ _SOURCES: dict[str, tuple[str, str]] = {
         " risk_reason FROM cycles ORDER BY rowid DESC LIMIT ?",
         "started_at",
     ),
-    "trade": (
-        "SELECT id, coalesce(filled_at, created_at) AS ts, symbol, side, qty, price, reason,"
-        " status, realized_pnl, fee FROM trades ORDER BY id DESC LIMIT ?",
+    "trade": (  # with its order's type and prices (the intent, by its primary key), if any
+        "SELECT t.id, coalesce(t.filled_at, t.created_at) AS ts, t.symbol, t.side, t.qty, t.price,"
+        " t.reason, t.status, t.realized_pnl, t.fee, i.order_type, i.stop_price, i.limit_price"
+        " FROM trades AS t LEFT JOIN order_intents AS i ON i.client_order_id = t.client_order_id"
+        " ORDER BY t.id DESC LIMIT ?",
         "ts",
     ),
     "decision": (

@@ -24,6 +24,8 @@ __all__ = [
     "dashboard_data",
     "account_overview",
     "recent_cycles",
+    "RESTING_LIMIT",
+    "resting_orders",
 ]
 
 # Bars loaded before the chart's window so its longest overlay, SMA(50), is defined from the
@@ -39,7 +41,8 @@ class DashboardData:
     `bars` is the chart's window; `history` holds the bars just before it, loaded only so the
     chart's indicators are defined from the window's first bar (they are never drawn). `trades`
     holds only fills from the window on. `metrics` counts every closed trade (SQL aggregates) and
-    the last P&L snapshot; its Sharpe and drawdown cover the window's snapshots only.
+    the last P&L snapshot; its Sharpe and drawdown cover the window's snapshots only. `resting`
+    holds the asset's orders open at the venue now (see `resting_orders`).
     """
 
     asset: AssetSettings
@@ -54,6 +57,7 @@ class DashboardData:
     extra: dict[str, Any] = field(default_factory=dict)
     history: pd.DataFrame = field(default_factory=lambda: _no_bars())
     default_analyst: str | None = None  # the configured analyst for assets without an override
+    resting: list[dict[str, Any]] = field(default_factory=list)  # `resting_orders`, newest first
 
     @property
     def last_price(self) -> float | None:
@@ -125,6 +129,7 @@ def _dashboard_data(
         last_reflection=_one(store, _LAST_REFLECTION, [symbol]),
         cycles=store.db.table("cycles").count_where("symbol = ?", [symbol]),
         default_analyst=default_analyst,
+        resting=resting_orders(store, symbol),
     )
 
 
@@ -197,6 +202,36 @@ SELECT count(realized_pnl) AS n,
        coalesce(sum(CASE WHEN realized_pnl <= 0 THEN realized_pnl END), 0.0) AS lost
 FROM trades WHERE symbol = ?
 """
+
+
+RESTING_LIMIT = 20  # more than a position's stop and a few limit entries: a bound, not a page
+_RESTING_COLUMNS = (
+    "client_order_id, symbol, order_type, side, stop_price, limit_price, qty, notional, reason,"
+    " status, revision, created_at, expires_at"
+)
+
+
+def resting_orders(
+    store: Store, symbol: str | None = None, limit: int = RESTING_LIMIT
+) -> list[dict[str, Any]]:
+    """Return the orders resting at the venue (pending limit / stop_limit intents), newest first.
+
+    A protective stop (`reason` 'venue_stop') carries its `stop_price`, `limit_price` and
+    `revision`; a limit entry ('signal') its `limit_price` and `expires_at`. With a symbol the
+    query is a seek on the (symbol, status) index; without one it walks the intents newest
+    first. At most `limit` rows: the newest written down, then ordered by `created_at`.
+    """
+    where = "status = 'pending' AND order_type IN ('limit', 'stop_limit')"
+    params: list[Any] = []
+    if symbol is not None:
+        where, params = f"symbol = ? AND {where}", [symbol]
+    # rowid order, not created_at: the index yields it without a sort (no temp B-tree)
+    rows = store.rows(
+        f"SELECT {_RESTING_COLUMNS} FROM order_intents WHERE {where} ORDER BY rowid DESC LIMIT ?",
+        [*params, limit],
+    )
+    # a stable sort: orders written down at the same time stay newest row first
+    return sorted(rows, key=lambda row: row["created_at"] or "", reverse=True)
 
 
 def account_overview(store: Store, now: datetime | None = None) -> dict[str, Any]:

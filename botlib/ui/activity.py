@@ -16,7 +16,7 @@ import ipywidgets as widgets
 from botlib.reporting.activity import ActivityItem
 from botlib.ui.shaping.text import NONE, money, percent, quantity, signed_money
 
-__all__ = ["ActivityFeed", "activity_html", "item_text", "LABELS"]
+__all__ = ["ActivityFeed", "CAUSES", "activity_html", "item_text", "trade_cause", "LABELS"]
 
 # rendering ------------------------------------------------------------------------------------
 
@@ -28,6 +28,16 @@ LABELS = {
     "decision": "AI decision",
     "alert": "alert",
     "operator": "operator",
+}
+# a fill's `reason` in words: why it happened
+CAUSES = {
+    "signal": "signal",
+    "stop_loss": "stop-loss (the bot's own stop)",
+    "take_profit": "take-profit",
+    "venue_stop": "stopped out at the venue",
+    "gap_exit": "gap exit at market (the price gapped below the stop's limit)",
+    "guard_exit": "guard exit at market",
+    "manual": "manual order",
 }
 
 
@@ -47,10 +57,29 @@ def _denied(row: dict[str, Any]) -> str:
     return f"{row.get('action') or '?'} denied: {_clip(row.get('risk_reason') or NONE)}"
 
 
+def trade_cause(row: dict[str, Any]) -> str:
+    """Say why a fill happened, from its reason and its order's type and prices.
+
+    >>> trade_cause({"reason": "venue_stop", "stop_price": 59000.0})
+    'stopped out at the venue at $59,000.00'
+    >>> trade_cause({"reason": "signal", "order_type": "limit", "limit_price": 57000.0})
+    'signal, limit order at $57,000.00'
+    >>> trade_cause({"reason": "take_profit"}), trade_cause({"reason": "rebalance"})
+    ('take-profit', 'rebalance')
+    """
+    reason = row.get("reason")
+    cause = CAUSES.get(str(reason), str(reason or NONE))
+    if reason == "venue_stop" and row.get("stop_price") is not None:
+        return f"{cause} at {money(row['stop_price'])}"
+    if reason == "signal" and row.get("order_type") == "limit":
+        return f"{cause}, limit order at {money(row.get('limit_price'))}"
+    return cause
+
+
 def _trade(row: dict[str, Any]) -> str:
     side = str(row.get("side") or "?").upper()
     qty = NONE if row.get("qty") is None else quantity(float(row["qty"]))
-    text = f"{side} {qty} @ {money(row.get('price'))} · {row.get('reason') or NONE}"
+    text = f"{side} {qty} @ {money(row.get('price'))} · {trade_cause(row)}"
     if row.get("realized_pnl") is not None:
         text += f" · P&L {signed_money(float(row['realized_pnl']))}"
     if row.get("status") and row["status"] != "filled":

@@ -17,7 +17,7 @@ import ipywidgets as widgets
 from botlib.reporting.queries import DashboardData
 from botlib.ui.charts import COLORS, PriceChart
 from botlib.ui.parts import stat, value_widgets
-from botlib.ui.shaping.charts import chart_data
+from botlib.ui.shaping.charts import chart_data, order_status
 from botlib.ui.shaping.smc import BREAKS, ZONES
 from botlib.ui.shaping.text import (
     NONE,
@@ -30,7 +30,7 @@ from botlib.ui.shaping.text import (
     utc_minute,
 )
 
-__all__ = ["ASSET_STATS", "AssetPanel", "PANEL_CSS", "asset_texts", "title_html"]
+__all__ = ["ASSET_STATS", "AssetPanel", "PANEL_CSS", "asset_texts", "resting_text", "title_html"]
 
 # (key, caption): the key names the value widget's CSS class, `botlib-<key>-<slug>`.
 ASSET_STATS: tuple[tuple[str, str], ...] = (
@@ -39,6 +39,7 @@ ASSET_STATS: tuple[tuple[str, str], ...] = (
     ("entry", "Entry"),
     ("unrealized", "Unrealised P&L"),
     ("levels", "Stop / target"),
+    ("resting", "Resting at the venue"),
     ("pnl", "Asset P&L"),
     ("interval", "Schedule"),
     ("state", "State"),
@@ -51,7 +52,7 @@ ASSET_STATS: tuple[tuple[str, str], ...] = (
     ("reflected", "Last reflection"),
     ("reflection", "Reflection"),
 )
-_WIDE = ("decision", "reasoning", "cycle", "cycle-reason", "reflected", "reflection")
+_WIDE = ("resting", "decision", "reasoning", "cycle", "cycle-reason", "reflected", "reflection")
 _CLIP = 600  # characters of one reflection part shown; the AI-log explorer has the rest
 # inline style as well as the class: the badge must show even where PANEL_CSS is not loaded
 PAUSED_BADGE = (
@@ -116,6 +117,37 @@ def cost_text(decision: dict[str, Any]) -> str:
     return f"{int(tokens):,} tokens · {money(cost) if cost is not None else 'cost unknown'}"
 
 
+def _order_line(order: dict[str, Any]) -> str:
+    """Describe one resting order in plain text (escaped by the caller)."""
+    qty, notional = order.get("qty"), order.get("notional")
+    size = quantity(float(qty)) if qty is not None else money(notional)
+    prices = "".join(
+        f" {name} {float(order[key]):,.8g}"
+        for name, key in (("stop", "stop_price"), ("limit", "limit_price"))
+        if order.get(key) is not None
+    )
+    status = order_status(order)
+    if order.get("expires_at"):
+        status += f", expires {utc_minute(order['expires_at'])}"
+    kind = f"{order.get('order_type') or '?'} {order.get('side') or '?'}"
+    return f"{kind} {size}{prices} ({status}) · placed {utc_minute(order.get('created_at'))}"
+
+
+def resting_text(orders: list[dict[str, Any]]) -> str:
+    """List the orders resting at the venue, one per line (read-only: nothing to click).
+
+    >>> resting_text([{"order_type": "stop_limit", "side": "sell", "qty": 0.0123,
+    ...     "stop_price": 59000.0, "limit_price": 58705.0, "status": "pending", "revision": 2,
+    ...     "created_at": "2026-11-20T10:45:00+00:00"}])
+    'stop_limit sell 0.0123 stop 59,000 limit 58,705 (open, rev 2) · placed 2026-11-20 10:45 UTC'
+    >>> resting_text([])
+    'none'
+    """
+    if not orders:
+        return "none"
+    return "<br>".join(html.escape(_order_line(order)) for order in orders)
+
+
 def _decision_texts(decision: dict[str, Any] | None) -> dict[str, str]:
     if not decision:
         return {"decision": NONE, "reasoning": NONE}
@@ -177,6 +209,7 @@ def asset_texts(data: DashboardData) -> dict[str, str]:
     return {
         "price": money(data.last_price),
         **_position_texts(data),
+        "resting": resting_text(data.resting),
         "pnl": tone(total, signed_money(total)),
         **_settings_texts(data),
         "cycles": str(data.cycles),
@@ -198,6 +231,9 @@ def _legend() -> widgets.HTML:
         (COLORS["stop_loss"], "┄ stop"),
         (COLORS["take_profit"], "┄ target"),
         (COLORS["entry"], "┈ entry"),
+        (COLORS["resting_stop"], "━ venue stop"),
+        (COLORS["resting_stop_limit"], "┄ its limit"),
+        (COLORS["resting_limit"], "┄ limit order"),
         (ZONES["bull_fvg"][1], "▮ FVG"),
         (ZONES["bull_ob"][1], "▮ order block"),
         (BREAKS["bos"][1], "● BOS"),

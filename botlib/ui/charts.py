@@ -14,9 +14,20 @@ with warnings.catch_warnings():
     warnings.filterwarnings(
         "ignore", "metadata .* was set from the constructor", DeprecationWarning
     )
-    from bqplot import OHLC, Axis, Bars, ColorScale, DateScale, Figure, LinearScale, Lines, Scatter
+    from bqplot import (
+        OHLC,
+        Axis,
+        Bars,
+        ColorScale,
+        DateScale,
+        Figure,
+        Label,
+        LinearScale,
+        Lines,
+        Scatter,
+    )
 
-from botlib.ui.shaping.charts import OVERLAYS, ChartData
+from botlib.ui.shaping.charts import OVERLAYS, RESTING_KINDS, ChartData
 from botlib.ui.shaping.smc import BREAKS, ZONES, SmcChartData
 from botlib.ui.shaping.text import slug
 
@@ -35,6 +46,15 @@ COLORS = {
     "stop_loss": "#cf222e",
     "take_profit": "#1a7f37",
     "entry": "#8c959f",
+    "resting_stop": "#bc4c00",  # orders resting at the venue: orange, beside the red stop-loss
+    "resting_stop_limit": "#fb8f44",
+    "resting_limit": "#0969da",
+}
+# line style and width of each kind of resting order's level
+_RESTING_STYLES = {
+    "resting_stop": ("solid", 1.6),
+    "resting_stop_limit": ("dash_dotted", 1.2),
+    "resting_limit": ("dash_dotted", 1.6),
 }
 _NO_TIMES = np.array([], dtype="datetime64[ms]")
 _NO_VALUES = np.array([], dtype=float)
@@ -153,9 +173,33 @@ class SmcMarks:
                 scatter.x, scatter.y = bx, by
 
 
+def _resting_marks(scales: dict[str, object]) -> tuple[dict[str, Lines], dict[str, Label]]:
+    """Build a line mark (a row of `y` per order) and a label mark per kind of resting order.
+
+    The labels are a mark of their own, just above each level's left end: a `Lines` label
+    would sit on its line's last point, at the plot's right edge, struck through by the line.
+    """
+    lines, labels = {}, {}
+    for kind in RESTING_KINDS:
+        style, width = _RESTING_STYLES[kind]
+        lines[kind] = _line(scales, kind, line_style=style, stroke_width=width)
+        labels[kind] = Label(
+            x=_NO_TIMES,
+            y=_NO_VALUES,
+            text=np.array([], dtype=str),
+            scales=scales,
+            colors=[COLORS[kind]],
+            default_size=11,
+            font_weight="normal",
+            x_offset=4,
+            y_offset=-4,
+        )
+    return lines, labels
+
+
 class PriceChart:
-    """Candles, SMA/Bollinger overlays, SMC zones, fills and position levels of one asset, over
-    a volume strip; `widget` holds both figures.
+    """Candles, SMA/Bollinger overlays, SMC zones, fills, position levels and the orders resting
+    at the venue (labelled levels) of one asset, over a volume strip; `widget` holds both figures.
 
     `update` only assigns new arrays to the existing marks (one message per mark, via
     `hold_sync`), so the browser redraws without rebuilding the figures. `close` is a faint
@@ -182,18 +226,21 @@ class PriceChart:
             )
             for name in ("stop_loss", "take_profit", "entry")
         }
+        self.resting, self.resting_labels = _resting_marks(scales)
         self.buys, self.sells = _fill_marks(scales)
         self.smc = SmcMarks(scales)
         self.figure = Figure(
             marks=[
                 *self.smc.zones.values(),
                 *self.levels.values(),
+                *self.resting.values(),
                 self.candles,
                 self.close,
                 *self.overlays.values(),
                 *self.smc.breaks.values(),
                 self.buys,
                 self.sells,
+                *self.resting_labels.values(),  # on top: text over the candles stays readable
             ],
             axes=[
                 Axis(scale=x_scale, grid_lines="none", visible=False),  # dates: under the volume
@@ -230,3 +277,10 @@ class PriceChart:
         for name, mark in self.levels.items():
             with mark.hold_sync():
                 mark.x, mark.y = data.level_line(name)
+        for kind, mark in self.resting.items():
+            with mark.hold_sync():
+                mark.x, mark.y = data.resting_lines(kind)
+        for kind, label in self.resting_labels.items():
+            x, y, text = data.resting_labels(kind)
+            with label.hold_sync():
+                label.x, label.y, label.text = x, y, np.array(text, dtype=str)

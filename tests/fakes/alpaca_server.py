@@ -4,8 +4,15 @@ One server answers both hosts: `TradingClient(key, secret, url_override=fake.url
 `/v2/...`, `CryptoHistoricalDataClient(url_override=fake.url)` appends `/v1beta3/...`. It keeps
 account, positions and orders in memory, applies the crypto venue rules of
 ../shared/CONTRACTS.md (gtc/ioc only, $1 minimum, no shorting, unique client_order_id, 0.25%
-fee in the received asset), serves deterministic paginated bars, and injects faults
-(`fake.inject(...)`) so adapters can be tested against errors the real venue produces.
+fee in the received asset, posted as CFEE account activities), serves deterministic paginated
+bars, and injects faults (`fake.inject(...)`) so adapters can be tested against errors the real
+venue produces.
+
+Resting limit / stop_limit orders are matched against the generated minute bars that completed
+since they were last checked, on every request and whenever `now` is set, by the one rule of
+`botlib.venues.resting.match_bar` (the simulator's): a stop fills at the matched price, a gap
+below its limit leaves it open and triggered. A symbol given a fixed price with `set_price` is
+no longer matched against the generated path: its path is the set price, crossed at once.
 """
 
 from __future__ import annotations
@@ -16,11 +23,12 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from botlib.venues.resting import match_bar
 from tests.fakes.alpaca_state import (
     ASSETS,
     OPEN,
@@ -28,8 +36,12 @@ from tests.fakes.alpaca_state import (
     BarGenerator,
     Fault,
     account_json,
+    activities_page,
+    activity_id,
+    activity_json,
     asset_json,
     bars_page,
+    ceil_minute,
     compact,
     drop,
     error,
@@ -147,7 +159,8 @@ class FakeAlpaca(Loopback):
         self.frozen_at: datetime | None = None
         self.prices: dict[str, float] = {}
         self.requests: list[dict[str, Any]] = []
-        self.fees: list[dict[str, Any]] = []
+        self.fees: list[dict[str, Any]] = []  # one per fill: served as CFEE activities
+        self.fees_posted = True  # False: fees not posted yet (Alpaca once posted them daily)
         self.bars = BarGenerator(seed)
         self.account_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"fake-alpaca/{key_id}"))
         self._start_cash = cash
@@ -159,6 +172,8 @@ class FakeAlpaca(Loopback):
         super().__init__(_Handler)
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Reply]]] = [
             ("GET", re.compile(r"/v2/account"), self._account),
+            ("GET", re.compile(r"/v2/account/activities"), self._activities),
+            ("GET", re.compile(r"/v2/account/activities/([^/]+)"), self._activities),
             ("GET", re.compile(r"/v2/assets"), self._assets),
             ("GET", re.compile(r"/v2/assets/(.+)"), self._asset),
             ("GET", re.compile(r"/v2/positions"), self._list_positions),
@@ -186,7 +201,10 @@ class FakeAlpaca(Loopback):
 
     @now.setter
     def now(self, moment: datetime | None) -> None:
-        self._now = moment
+        """Move the clock; resting orders meet the minute bars it moved past."""
+        with self._lock:
+            self._now = moment
+            self._match_paths()
 
     def inject(self, method: str, path_prefix: str, fault: Fault, times: int = 1) -> None:
         """Apply `fault` to the next `times` requests matching method (or "*") and path prefix."""
@@ -220,11 +238,17 @@ class FakeAlpaca(Loopback):
             return self.prices.get(sym) or self.bars.price_at(sym, self.now)
 
     def set_price(self, symbol: str, price: float) -> None:
-        """Move the market; resting limit / stop_limit orders that now cross are filled."""
+        """Fix the market price; resting orders of `symbol` that now cross are filled.
+
+        From now on `symbol` is not matched against the generated bars (the path up to now is).
+        """
         with self._lock:
-            self.prices[pair(symbol) or symbol] = float(price)
+            self._match_paths()
+            sym = pair(symbol) or symbol
+            self.prices[sym] = float(price)
             for order in list(self._orders.values()):
-                self._try_fill(order)
+                if order["symbol"] == sym:
+                    self._try_fill(order)
 
     def fill_open_orders(self) -> None:
         """Fill every open order that can fill (market always, limits when crossed) in full."""
@@ -252,6 +276,22 @@ class FakeAlpaca(Loopback):
             self._execute(order, 1.0)
             return order_json(order)
 
+    def gap(self, symbol: str, at: datetime, factor: float) -> None:
+        """Make the generated path of `symbol` gap by `factor` at the minute `at` (see bars.gap)."""
+        with self._lock:
+            self.bars.gap(pair(symbol) or symbol, at, factor)
+
+    def triggered(self, order_id: str) -> bool:
+        """Whether a stop_limit order's stop has been reached (Alpaca's order does not say)."""
+        with self._lock:
+            return bool(self._orders[order_id]["triggered"])
+
+    def fee_activities(self) -> list[dict[str, Any]]:
+        """Every CFEE activity, oldest first, in the wire shape the activities endpoint serves."""
+        with self._lock:
+            fees = sorted(self.fees, key=lambda f: (f["at"], f["seq"]))
+            return [activity_json(f, self.account_id) for f in fees]
+
     @property
     def orders(self) -> list[dict[str, Any]]:
         """Every order in creation order, in the wire shape `GET /v2/orders` returns."""
@@ -277,6 +317,7 @@ class FakeAlpaca(Loopback):
             if verb == method and found:
                 try:
                     with self._lock:
+                        self._match_paths()
                         return action(query, body, *map(unquote, found.groups()))
                 except ApiError as err:
                     return Reply(err.status, err.body)
@@ -378,6 +419,7 @@ class FakeAlpaca(Loopback):
             "client_order_id": str(uuid.uuid4()), **fields,
         }  # fmt: skip
         order["triggered"] = order["type"] != "stop_limit"
+        order["checked_to"] = ceil_minute(now)  # resting orders meet the bars after this
         self._orders[order["id"]] = order
         return order
 
@@ -422,9 +464,15 @@ class FakeAlpaca(Loopback):
         partial = self.fill_mode == "partial" and not force and order["filled_qty"] == 0
         self._execute(order, 0.5 if partial else 1.0)
 
-    def _execute(self, order: dict[str, Any], portion: float) -> None:
-        """Fill `portion` of what remains at the market price; the fee comes off the proceeds."""
-        sym, price = order["symbol"], self.price(order["symbol"])
+    def _execute(self, order: dict[str, Any], portion: float, price: float | None = None,
+                 at: datetime | None = None) -> None:  # fmt: skip
+        """Fill `portion` of what remains at `price` (default: the market's) at `at` (now).
+
+        The fee is taken in the received asset (coins off a buy, USD off a sell's proceeds)
+        and posted as one CFEE activity per fill.
+        """
+        sym = order["symbol"]
+        price = self.price(sym) if price is None else price
         if order["notional"] is not None:
             qty = (order["notional"] - order["filled_usd"]) * portion / price
         else:
@@ -432,7 +480,7 @@ class FakeAlpaca(Loopback):
         pos = self._positions.setdefault(compact(sym), {"symbol": sym, "qty": 0.0, "cost": 0.0})
         if order["side"] == "sell":
             qty = min(qty, pos["qty"])
-        usd, now = qty * price, self.now
+        usd, now = qty * price, at or self.now
         if order["side"] == "buy":
             fee = {"asset": sym.split("/")[0], "qty": qty * self.fee_rate}
             self.cash -= usd
@@ -445,13 +493,44 @@ class FakeAlpaca(Loopback):
             self.cash += usd - fee["qty"]
         if pos["qty"] <= 1e-12:
             del self._positions[compact(sym)]
-        self.fees.append({"order_id": order["id"], "symbol": sym, "at": now,
-                          "usd": usd * self.fee_rate, **fee})  # fmt: skip
+        self.fees.append({"id": activity_id(now), "seq": len(self.fees), "order_id": order["id"],
+                          "symbol": sym, "at": now, "price": price, "usd": usd * self.fee_rate,
+                          **fee})  # fmt: skip
         order["filled_qty"] += qty
         order["filled_usd"] += usd
         order.update(status="filled" if portion >= 1 else "partially_filled", updated_at=now)
         if portion >= 1:
             order["filled_at"] = now
+
+    def _match_paths(self) -> None:
+        """Match every resting order of a symbol without a set price against its path."""
+        if self.fill_mode == "accepted":
+            return  # the venue accepts and holds; `fill_open_orders` fills
+        end = self.now.replace(second=0, microsecond=0)  # bars before it have closed
+        for order in list(self._orders.values()):
+            resting = order["status"] in OPEN and order["type"] != "market"
+            if resting and order["symbol"] not in self.prices:
+                self._match_path(order, end)
+
+    def _match_path(self, order: dict[str, Any], end: datetime) -> None:
+        """Walk the minute bars in [checked_to, end): trigger, fill at the matched price."""
+        sym = order["symbol"]
+        for start in self.bars.starts(order["checked_to"], end, 1):
+            bar = self.bars.bar(sym, start, 1, end)
+            found = match_bar(order["type"], order["side"], limit=order["limit_price"],
+                              stop=order["stop_price"], triggered=order["triggered"],
+                              open_=bar["o"], high=bar["h"], low=bar["l"])  # fmt: skip
+            order["triggered"] = found.triggered
+            if found.price is not None:
+                order["checked_to"] = start + timedelta(minutes=1)
+                self._execute(order, 1.0, found.price, order["checked_to"])
+                return
+        order["checked_to"] = max(order["checked_to"], end)
+
+    def _activities(self, query: dict[str, str], body: Any, kind: str | None = None) -> Reply:
+        if not self.fees_posted:
+            return Reply(200, [])
+        return Reply(200, activities_page(self.fees, self.account_id, query, kind))
 
     def _list_orders(self, query: dict[str, str], body: Any) -> Reply:
         wanted = query.get("status", "open")

@@ -24,7 +24,11 @@ __all__ = [
     "BarGenerator",
     "Fault",
     "account_json",
+    "activities_page",
+    "activity_id",
+    "activity_json",
     "bars_page",
+    "ceil_minute",
     "asset_json",
     "compact",
     "drop",
@@ -211,6 +215,23 @@ class BarGenerator:
     def __init__(self, seed: int = 7) -> None:
         self.seed = seed
         self._days: dict[tuple[str, int], _Day] = {}
+        self._gaps: dict[str, list[tuple[int, float]]] = {}  # symbol -> (first minute, factor)
+
+    def gap(self, symbol: str, at: datetime, factor: float) -> None:
+        """Scale `symbol`'s prices by `factor` from the minute starting at `at` on.
+
+        The minute before `at` closes at the old level and the minute at `at` opens at the new
+        one: a gap between two bars (a crash, an outage), which a continuous generated path
+        never has and a resting stop must survive. Gaps compound.
+        """
+        self._gaps.setdefault(symbol, []).append((int(at.timestamp() // 60), float(factor)))
+
+    def _scale(self, symbol: str, first: int, count: int) -> np.ndarray:
+        """The gap factor of each of `count` minutes from epoch minute `first`."""
+        minutes, scale = np.arange(first, first + count), np.ones(count)
+        for start, factor in self._gaps.get(symbol, []):
+            scale[minutes >= start] *= factor
+        return scale
 
     def _level(self, symbol: str, day: int) -> float:
         base = ASSETS[symbol][4] if symbol in ASSETS else 100.0
@@ -240,7 +261,7 @@ class BarGenerator:
         """The last minute close at or before `moment` (the fake's default market price)."""
         minute = int(moment.timestamp() // 60) - 1
         day, index = divmod(minute, 1440)
-        return float(self._day(symbol, day).closes[index])
+        return float(self._day(symbol, day).closes[index] * self._scale(symbol, minute, 1)[0])
 
     def bar(self, symbol: str, start: datetime, minutes: int, now: datetime) -> dict[str, Any]:
         """One bar from `minutes` 1-minute bars starting at `start`; minutes >= `now` are absent."""
@@ -254,6 +275,8 @@ class BarGenerator:
         opens, closes, highs, lows, volumes, trades = (
             np.concatenate(c) for c in zip(*rows, strict=True)
         )
+        scale = self._scale(symbol, first, last - first)
+        opens, closes, highs, lows = (a * scale for a in (opens, closes, highs, lows))
         typical = (highs + lows + closes) / 3
         volume = float(volumes.sum())
         return {
@@ -342,6 +365,61 @@ def order_json(order: dict[str, Any]) -> dict[str, Any]:
         "extended_hours": False, "legs": None, "trail_percent": None, "trail_price": None,
         "hwm": None, "subtag": None, "source": None, "expires_at": None,
     }  # fmt: skip
+
+
+def ceil_minute(moment: datetime) -> datetime:
+    """The first minute boundary at or after `moment`: where a resting order starts matching."""
+    floor = moment.replace(second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(minutes=1)
+
+
+def activity_id(at: datetime) -> str:
+    """An activity id as Alpaca writes them: `<17-digit time>::<uuid>`."""
+    return f"{at:%Y%m%d%H%M%S}{at.microsecond // 1000:03d}::{uuid.uuid4()}"
+
+
+def activity_json(fee: dict[str, Any], account_id: str) -> dict[str, Any]:
+    """One CFEE account activity (one per fill, in the received asset) in the wire shape.
+
+    Real CFEE activities carry symbol, qty (negative, in the fee's asset), price, date,
+    net_amount, description and status; `order_id` is the field the adapter matches a fee to
+    its order by. A buy's coin fee moves no cash (net_amount 0, price the coin's); a sell's USD
+    fee is qty in USD, with the cash it took as net_amount (price stays the pair's).
+    """
+    in_usd = fee["asset"] == "USD"
+    return {
+        "id": fee["id"], "account_id": account_id, "activity_type": "CFEE",
+        "date": fee["at"].date().isoformat(), "net_amount": num(-fee["qty"]) if in_usd else "0",
+        "description": f"Coin Pair Transaction Fee ({'USD' if in_usd else 'Non USD'})",
+        "status": "executed", "symbol": compact(fee["symbol"]), "qty": num(-fee["qty"]),
+        "price": num(fee["price"]), "order_id": fee["order_id"], "created_at": iso(fee["at"]),
+    }  # fmt: skip
+
+
+def activities_page(fees: list[dict[str, Any]], account_id: str, query: dict[str, str],
+                    kind: str | None) -> list[dict[str, Any]]:  # fmt: skip
+    """`GET /v2/account/activities[/CFEE]`: the fees, filtered and paged like Alpaca's.
+
+    Only CFEE activities exist here. `after` / `until` bound the time (dates or timestamps),
+    `direction` sorts (desc by default), `page_size` caps a page (100), `page_token` is the id
+    of the last activity of the previous page.
+    """
+    types = kind or query.get("activity_types") or query.get("activity_type") or "CFEE"
+    if "CFEE" not in types.upper().split(","):
+        return []
+    after = parse_time(query["after"]) if query.get("after") else None
+    until = parse_time(query["until"]) if query.get("until") else None
+    found = [f for f in sorted(fees, key=lambda f: (f["at"], f["seq"]))
+             if (after is None or f["at"] > after)
+             and (until is None or f["at"] < until)]  # fmt: skip
+    if query.get("direction", "desc").lower() == "desc":
+        found.reverse()
+    token = query.get("page_token")
+    if token:
+        ids = [f["id"] for f in found]
+        found = found[ids.index(token) + 1 :] if token in ids else []
+    size = max(1, min(int(query.get("page_size") or 100), 100))
+    return [activity_json(f, account_id) for f in found[:size]]
 
 
 def _float(value: Any) -> float | None:

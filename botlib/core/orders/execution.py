@@ -219,7 +219,8 @@ class Executor:
                 "price": order.filled_avg_price,
                 "fee": order.fee,
                 "realized_pnl": pnl,
-                "created_at": iso(order.created_at),
+                # a trade happens when it fills: a resting stop is placed hours before
+                "created_at": iso(order.filled_at or order.created_at),
                 "filled_at": iso(order.filled_at),
             }
         )

@@ -86,14 +86,14 @@ def _resolve(
         log.debug("order %s is still %s at the broker", cid, order.status)
     elif order.filled_qty > 0:
         executor.book(intent, order, now)
-        resting = intent.get("order_type") in ("limit", "stop_limit")
-        kind = "resting_filled" if resting else "order_recovered"
-        why = (f"{intent['reason']} {order.type} {order.side} {cid} filled at the venue at"
-               f" {order.filled_avg_price or 0:,.8g}: booked")  # fmt: skip
-        if not resting:
-            why = f"{order.side} {cid} filled at the broker but was not booked: booked now"
-            why += f" for cycle {intent['cycle_id']}"
-        record_reconciliation(store, now, cycle_id, symbol, kind, None, order.filled_qty, why)
+        if intent.get("order_type") in ("limit", "stop_limit"):  # what resting orders are for
+            log.info("%s %s filled at the venue at %.8g: booked", intent["reason"], cid,
+                     order.filled_avg_price or 0.0)  # fmt: skip
+            return
+        why = f"{order.side} {cid} filled at the broker but was not booked: booked now"
+        why += f" for cycle {intent['cycle_id']}"
+        record_reconciliation(store, now, cycle_id, symbol, "order_recovered", None,
+                              order.filled_qty, why)  # fmt: skip
     else:
         store.resolve_intent(cid, "unfilled", now, f"ended {order.status} without a fill")
 

@@ -20,10 +20,76 @@ from botlib.reporting.queries import DashboardData
 from botlib.ui.shaping.downsample import ohlc_buckets
 from botlib.ui.shaping.smc import SmcChartData, smc_chart_data
 
-__all__ = ["MAX_CANDLES", "OVERLAYS", "ChartData", "chart_data"]
+__all__ = [
+    "MAX_CANDLES",
+    "OVERLAYS",
+    "RESTING_KINDS",
+    "ChartData",
+    "RestingLevel",
+    "chart_data",
+    "order_status",
+    "resting_levels",
+]
 
 MAX_CANDLES = 240  # most candles a chart draws: bqplot re-sends whole arrays on every update
 OVERLAYS = ("sma_20", "sma_50", "bb_upper", "bb_lower")  # `add_indicators` columns drawn
+# a protective stop's trigger and its limit (a band below it), and a limit order's price
+RESTING_KINDS = ("resting_stop", "resting_stop_limit", "resting_limit")
+_STATUS_WORDS = {"pending": "open"}  # an intent stays `pending` while its order rests
+
+
+@dataclass(frozen=True)
+class RestingLevel:
+    """One price an order resting at the venue waits for, drawn as a labelled level."""
+
+    kind: str  # one of `RESTING_KINDS`
+    price: float
+    label: str
+
+
+def order_status(order: dict[str, Any]) -> str:
+    """Say how a resting order stands: its status, and a protective stop's revision.
+
+    >>> order_status({"status": "pending", "revision": 2})
+    'open, rev 2'
+    >>> order_status({"status": "canceled"})
+    'canceled'
+    """
+    status = str(order.get("status") or "?")
+    words = _STATUS_WORDS.get(status, status)
+    return f"{words}, rev {order['revision']}" if order.get("revision") else words
+
+
+def _price(value: Any) -> float | None:
+    """Return a stored price, or None for a missing one (NULL or not finite)."""
+    price = None if value is None else float(value)
+    return price if price is not None and np.isfinite(price) else None
+
+
+def resting_levels(orders: list[dict[str, Any]]) -> tuple[RestingLevel, ...]:
+    """Turn resting orders (`botlib.reporting.queries.resting_orders` rows) into chart levels.
+
+    A stop_limit gives its stop and its limit; a limit order its limit. Labels are plain text
+    (bqplot draws them as SVG text, not HTML).
+
+    >>> [lv.label for lv in resting_levels([{"order_type": "stop_limit", "side": "sell",
+    ...     "stop_price": 59000.0, "limit_price": 58705.0, "status": "pending", "revision": 1}])]
+    ['stop 59,000 (open, rev 1)', 'stop limit 58,705 (open, rev 1)']
+    """
+    levels = []
+    for order in orders:
+        status = order_status(order)
+        stop, limit = _price(order.get("stop_price")), _price(order.get("limit_price"))
+        if order.get("order_type") == "stop_limit":
+            if stop is not None:
+                levels.append(RestingLevel("resting_stop", stop, f"stop {stop:,.8g} ({status})"))
+            if limit is not None:
+                label = f"stop limit {limit:,.8g} ({status})"
+                levels.append(RestingLevel("resting_stop_limit", limit, label))
+        elif limit is not None:
+            label = f"{order.get('side') or '?'} limit {limit:,.8g} ({status})"
+            levels.append(RestingLevel("resting_limit", limit, label))
+    return tuple(levels)
 
 
 @dataclass(frozen=True)
@@ -41,6 +107,7 @@ class ChartData:
     sells_y: np.ndarray
     levels: dict[str, float | None]  # stop_loss, take_profit, entry
     smc: SmcChartData = field(default_factory=SmcChartData)  # FVG/OB zones, BOS/CHoCH points
+    resting: tuple[RestingLevel, ...] = ()  # orders resting at the venue, newest first
 
     @property
     def close(self) -> np.ndarray:
@@ -63,8 +130,29 @@ class ChartData:
         level = self.levels.get(name)
         if level is None or not len(self.x):
             return _NO_TIMES, _NO_VALUES
+        return self._span(), np.array([level, level], dtype=float)
+
+    def resting_lines(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return the levels of one `RESTING_KINDS` kind as horizontal lines across the chart
+        (`y` has one row per level; empty when there is none)."""
+        found = [level.price for level in self.resting if level.kind == kind]
+        if not found or not len(self.x):
+            return _NO_TIMES, _NO_VALUES
+        return self._span(), np.array([[price, price] for price in found], dtype=float)
+
+    def resting_labels(self, kind: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Return where the labels of one kind's levels go (at the chart's left end, on each
+        level) and their texts."""
+        found = [level for level in self.resting if level.kind == kind]
+        if not found or not len(self.x):
+            return _NO_TIMES, _NO_VALUES, []
+        prices = np.array([level.price for level in found], dtype=float)
+        return np.repeat(self._span()[:1], len(found)), prices, [level.label for level in found]
+
+    def _span(self) -> np.ndarray:
+        """Return the chart's first and last times (a fill after the last candle extends it)."""
         ends = np.array([self.x[0], max(self.x[-1], *self.buys_x, *self.sells_x)])
-        return ends.astype("datetime64[ms]"), np.array([level, level], dtype=float)
+        return ends.astype("datetime64[ms]")
 
 
 _NO_TIMES = np.array([], dtype="datetime64[ms]")
@@ -130,10 +218,12 @@ def chart_data(data: DashboardData, max_candles: int = MAX_CANDLES) -> ChartData
         sells_y=sells_y,
         levels=_levels(data.position),
         smc=smc_chart_data(full, ends).at_rows(rows),
+        resting=resting_levels(data.resting),
     )
 
 
 def _empty_chart(position: dict[str, Any] | None) -> ChartData:
+    """Return a chart with no candles (its levels have nothing to span, so none is drawn)."""
     return ChartData(
         x=_NO_TIMES,
         ohlc=np.empty((0, 4)),
