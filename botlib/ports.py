@@ -167,13 +167,15 @@ class TradeReview:
     qty: float
     entry_price: float
     exit_price: float
-    exit_reason: str  # signal | stop_loss | take_profit
+    exit_reason: str  # signal | take_profit | venue_stop | gap_exit | stop_loss | guard_exit ..
     realized_pnl: float
     fees: float
     entry_time: str | None = None
     exit_time: str | None = None
     entry_decision: dict[str, Any] | None = None  # action, confidence, SL/TP, reasoning
     exit_decision: dict[str, Any] | None = None
+    # how it ended, in words: "stopped out at the venue at 59,000 (resting stop_limit, ...)"
+    exit_note: str = ""
 
     @property
     def move_pct(self) -> float:
@@ -182,11 +184,15 @@ class TradeReview:
     def describe(self) -> str:
         """Say what happened in one sentence (the rules reflection, and the LLM's facts)."""
         verdict = "worked" if self.realized_pnl > 0 else "did not work"
-        return (
-            f"Closed {self.qty:.6g} {self.symbol} by {self.exit_reason} at {self.exit_price:,.2f} "
-            f"({self.move_pct:+.2f}% from entry {self.entry_price:,.2f}, "
-            f"P&L {self.realized_pnl:+,.2f} USD after fees): the entry {verdict}."
+        result = (
+            f"{self.move_pct:+.2f}% from entry {self.entry_price:,.2f}, "
+            f"P&L {self.realized_pnl:+,.2f} USD after fees"
         )
+        closed = f"Closed {self.qty:.6g} {self.symbol}"
+        if self.exit_note:
+            return f"{closed}: {self.exit_note}; {result}: the entry {verdict}."
+        how = f"by {self.exit_reason} at {self.exit_price:,.2f}"
+        return f"{closed} {how} ({result}): the entry {verdict}."
 
 
 @dataclass(frozen=True)

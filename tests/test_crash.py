@@ -35,7 +35,7 @@ from botlib.core.failpoints import POINTS
 from botlib.storage.store import Store
 from tests.conftest import CANARY_KEY, JUPYTER_DIRS, KERNEL
 from tests.fakes.alpaca_server import FakeAlpaca, held_response
-from tests.fakes.openai_server import FakeOpenAI, buy, decision
+from tests.fakes.openai_server import FakeOpenAI, buy, decision, prompt_price
 from tests.ledger import tally
 from tests.ui_helpers import wait_for
 
@@ -59,15 +59,25 @@ class Venue:
             self.alpaca.now = moment
 
     def orders(self) -> list[dict[str, Any]]:
-        """Every order the venue holds: client id and filled quantity."""
+        """Every order the venue holds: client id, filled quantity, side, type, status, id."""
         if self.alpaca is not None:
             return [
-                {"client_order_id": o["client_order_id"], "filled_qty": float(o["filled_qty"])}
+                {"client_order_id": o["client_order_id"], "filled_qty": float(o["filled_qty"]),
+                 "side": o["side"], "type": o["type"], "status": o["status"], "id": o["id"]}
                 for o in self.alpaca.orders
-            ]
+            ]  # fmt: skip
         with closing(sqlite3.connect(self.db)) as conn:
-            rows = conn.execute("SELECT client_order_id, filled_qty FROM sim_orders").fetchall()
-        return [{"client_order_id": c, "filled_qty": q} for c, q in rows]
+            rows = conn.execute(
+                "SELECT client_order_id, coalesce(filled_qty, 0), side, type, status, id"
+                " FROM sim_orders ORDER BY created_at"
+            ).fetchall()
+        keys = ("client_order_id", "filled_qty", "side", "type", "status", "id")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def resting_stops(self) -> list[dict[str, Any]]:
+        """The protective stops open at the venue."""
+        opened = {"new", "accepted", "pending_new", "partially_filled"}
+        return [o for o in self.orders() if o["type"] == "stop_limit" and o["status"] in opened]
 
     def position_qty(self) -> float:
         if self.alpaca is not None:
@@ -190,30 +200,55 @@ def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any
 
 
 def check_books(venue: Venue) -> dict[str, int]:
-    """What must hold after any crash and restart; returns the figures for the tally."""
+    """What must hold after any crash and restart; returns the figures for the tally.
+
+    Books equal the venue's: every fill booked once with its quantity (and, at Alpaca, its
+    fee to the cent), the position's quantity, exactly one protective stop resting for an
+    open position and none for a closed one, never more sells filled than buys, and, once
+    flat, the realised P&L equal to the venue's cash change to the cent.
+    """
     with closing(sqlite3.connect(venue.db)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []  # no orphan rows
     assert rows(venue.db, "SELECT id FROM cycles WHERE status = 'running'") == []
-    assert rows(venue.db, "SELECT * FROM order_intents WHERE status = 'pending'") == []
     orders = venue.orders()
+    pending = rows(venue.db, "SELECT * FROM order_intents WHERE status = 'pending'")
+    resting = {o["client_order_id"] for o in venue.resting_stops()}
+    assert {i["client_order_id"] for i in pending} == resting, (pending, orders)  # only stops
     ids = [o["client_order_id"] for o in orders]
     duplicates = len(ids) - len(set(ids))
-    trades = rows(venue.db, "SELECT client_order_id, qty FROM trades")
-    booked = {t["client_order_id"]: t["qty"] for t in trades}
+    trades = rows(venue.db, "SELECT * FROM trades")
+    booked = {t["client_order_id"]: t for t in trades}
     lost = [o for o in orders if o["filled_qty"] > 0 and o["client_order_id"] not in booked]
     assert duplicates == 0 and len(booked) == len(trades), (orders, trades)
     assert lost == [], f"fills the books lost: {lost}"
     assert set(booked) <= set(ids), "a trade the venue never saw"
     for order in orders:
         if order["client_order_id"] in booked:
-            assert booked[order["client_order_id"]] == pytest.approx(order["filled_qty"])
+            assert booked[order["client_order_id"]]["qty"] == pytest.approx(order["filled_qty"])
+    sides = [t["side"] for t in trades]
+    assert sides.count("sell") <= sides.count("buy"), "a second sell"
     position = rows(venue.db, "SELECT qty FROM positions WHERE symbol = ?", (SYMBOL,))
     dust = 1e-6  # what float sums leave at the venue after a full sale counts as flat
-    assert (position[0]["qty"] if position else 0.0) == pytest.approx(
-        venue.position_qty(), abs=dust
-    )
-    return {"orders_checked": len(orders), "duplicates_found": duplicates, "rows_lost": len(lost)}
+    held = position[0]["qty"] if position else 0.0
+    assert held == pytest.approx(venue.position_qty(), abs=dust)
+    assert len(resting) == (1 if held > dust else 0), ("one stop per open position", orders)
+    if venue.alpaca is not None:
+        _same_money_as_alpaca(venue.alpaca, trades, flat=held <= dust)
+    return {"orders_checked": len(orders), "duplicates_found": duplicates, "rows_lost": len(lost),
+            "protective_stops_checked": 1}  # fmt: skip
+
+
+def _same_money_as_alpaca(fake: FakeAlpaca, trades: list[dict[str, Any]], flat: bool) -> None:
+    """Each trade's fee is Alpaca's CFEE for its order; flat, P&L is Alpaca's cash change."""
+    fees: dict[str, float] = {}
+    for fee in fake.fees:
+        fees[fee["order_id"]] = fees.get(fee["order_id"], 0.0) + fee["usd"]
+    for trade in trades:
+        assert trade["fee"] == pytest.approx(fees.get(trade["broker_order_id"], 0.0), abs=0.005)
+    if flat:
+        pnl = sum(t["realized_pnl"] or 0.0 for t in trades)
+        assert pnl == pytest.approx(fake.cash - fake._start_cash, abs=0.01)
 
 
 def killed_cycle(db: Path) -> dict[str, Any]:
@@ -222,16 +257,21 @@ def killed_cycle(db: Path) -> dict[str, Any]:
     return found[0]
 
 
-# What each stage leaves: orders at the venue, and what the killed cycle's reason says.
+# What each stage of a buy leaves: orders at the venue, and what the killed cycle's reason says.
 EXPECTED = {
     "cycle.after_decision": (0, "interrupted after the decision, before any order"),
     "order.before_submit": (0, "in flight (reconciliation resolves it)"),
     "order.after_submit": (1, "in flight (reconciliation resolves it)"),
-    "cycle.before_finish": (1, "interrupted after booking"),
+    "entry.after_fill": (1, "interrupted after booking"),  # bought, no stop placed yet
+    "cycle.before_finish": (2, "interrupted after booking"),  # the buy and its stop
 }
 
 
-@pytest.mark.parametrize("stage", POINTS)
+def test_every_failpoint_is_crash_tested() -> None:
+    assert set(EXPECTED) | {"order.after_cancel"} == set(POINTS)
+
+
+@pytest.mark.parametrize("stage", list(EXPECTED))
 def test_a_buy_killed_at_each_stage_is_whole_after_the_next_tick(
     venue: Venue, openai: FakeOpenAI, stage: str
 ) -> None:
@@ -242,7 +282,8 @@ def test_a_buy_killed_at_each_stage_is_whole_after_the_next_tick(
 
     restart(venue, openai)  # the fake answers HOLD from now on
     figures = check_books(venue)
-    assert figures["orders_checked"] == expected_orders
+    bought = expected_orders > 0
+    assert figures["orders_checked"] == (2 if bought else 0)  # the buy and one stop
     cycle = killed_cycle(venue.db)
     assert cycle["status"] == "failed" and why in cycle["reason"], cycle
     kinds = [r["kind"] for r in rows(venue.db, "SELECT kind FROM reconciliations")]
@@ -284,7 +325,7 @@ def test_paper_order_executed_but_its_answer_never_arrived(
 
         restart(venue, openai)
         figures = check_books(venue)
-        assert figures["orders_checked"] == 1
+        assert figures["orders_checked"] == 2  # the buy and its stop
         assert "in flight" in killed_cycle(db)["reason"]
         assert [r["kind"] for r in rows(db, "SELECT kind FROM reconciliations")] == [
             "order_recovered"
@@ -341,7 +382,7 @@ def test_a_cycle_notebook_whose_kernel_dies_fails_with_the_stage_and_is_recovere
 
     restart(venue, openai, at=T + 2 * MINUTE)  # the failed asset is due next interval
     figures = check_books(venue)
-    assert figures["orders_checked"] == 1
+    assert figures["orders_checked"] == 2  # the buy and its stop
     assert rows(venue.db, "SELECT cycle_id FROM trades")[0]["cycle_id"] == cycle["id"]
     tally(cycles_run=2, faults_injected=1, **figures)
 
@@ -356,5 +397,140 @@ def test_a_restart_that_buys_again_still_leaves_one_order(
     openai.push(buy())
     restart(venue, openai)
     figures = check_books(venue)
-    assert figures["orders_checked"] == 1 and len(rows(venue.db, "SELECT * FROM trades")) == 1
+    assert figures["orders_checked"] == 2 and len(rows(venue.db, "SELECT * FROM trades")) == 1
     tally(cycles_run=2, faults_injected=1, **figures)
+
+
+# resting protection: the new stages -------------------------------------------------------
+def bought(venue: Venue, openai: FakeOpenAI, **fields: Any) -> None:
+    """A clean tick at T that buys (the model's stop 2 % under) and leaves its stop resting."""
+    openai.push(buy(**fields))
+    proc = start_tick(venue, openai, None)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    assert len(venue.resting_stops()) == 1
+
+
+def test_a_stop_replace_killed_between_cancel_and_place_is_repaired(
+    venue: Venue, openai: FakeOpenAI
+) -> None:
+    bought(venue, openai)
+    [first] = venue.resting_stops()
+    raised = lambda r: round(prompt_price(r) * 0.99, 2)  # noqa: E731 - a HOLD that raises it
+    openai.push(decision(action="HOLD", confidence=0.0, position_size_pct=0, stop_loss=raised))
+    killed_tick(venue, openai, "order.after_cancel", at=T + MINUTE)
+    assert venue.resting_stops() == []  # cancelled at the venue, the next one not placed
+
+    restart(venue, openai, at=T + 2 * MINUTE)
+    figures = check_books(venue)
+    [second] = venue.resting_stops()
+    assert second["client_order_id"] == first["client_order_id"].replace("-p1", "-p2")
+    stop = rows(venue.db, "SELECT stop_loss FROM positions")[0]["stop_loss"]
+    assert rows(venue.db, "SELECT stop_price FROM order_intents WHERE client_order_id = ?",
+                (second["client_order_id"],)) == [{"stop_price": stop}]  # fmt: skip
+    assert stop > rows(venue.db, "SELECT stop_loss FROM ai_decision_logs WHERE action = 'BUY'")[
+        0]["stop_loss"]  # fmt: skip
+    tally(cycles_run=3, faults_injected=1, **figures)
+
+
+def venue_price(venue: Venue, at: datetime) -> float:
+    """The latest price the bot sees at `at` on this venue."""
+    if venue.alpaca is not None:
+        return venue.alpaca.bars.price_at(SYMBOL, at)
+    from botlib.venues.sim import SimMarket
+
+    return SimMarket().latest_price(SYMBOL, at)
+
+
+def test_a_take_profit_killed_after_the_cancel_sells_once_after_the_restart(
+    venue: Venue, openai: FakeOpenAI
+) -> None:
+    bought(venue, openai, take_profit=lambda r: round(prompt_price(r) * 1.0005, 2))
+    target = rows(venue.db, "SELECT take_profit, stop_loss FROM positions")[0]
+    prices = [venue_price(venue, T + k * MINUTE) for k in range(600)]
+    k = next(k for k in range(2, 599) if min(prices[k : k + 2]) >= target["take_profit"])
+    reached = T + k * MINUTE
+    assert min(prices[1 : k + 1]) > target["stop_loss"]  # the stop does not fire first
+    killed_tick(venue, openai, "order.after_cancel", at=reached)
+    assert venue.resting_stops() == [] and venue.position_qty() > 0  # unprotected, not sold
+
+    restart(venue, openai, at=reached + MINUTE)  # a new stop first, then the take-profit
+    # (the price is still at the target a minute later: `k` was chosen so)
+    figures = check_books(venue)
+    sells = rows(venue.db, "SELECT reason FROM trades WHERE side = 'sell'")
+    assert sells == [{"reason": "take_profit"}] and venue.position_qty() == pytest.approx(
+        0, abs=1e-6
+    )
+    stops = [o for o in venue.orders() if o["type"] == "stop_limit"]
+    assert [o["status"] for o in stops] == ["canceled", "canceled"]  # p1, then p2 for the sale
+    tally(cycles_run=3, faults_injected=1, **figures)
+
+
+def test_a_gapped_stop_is_exited_by_the_guard_at_alpaca(tmp_path: Path, openai: FakeOpenAI) -> None:
+    """The path gaps through the stop and its limit: the venue cannot fill; the guard sells."""
+    db = tmp_path / "bot.db"
+    with Store(db) as store:
+        ensure_assets(store, [SYMBOL], interval_minutes=60)
+    with FakeAlpaca(key_id="AKCRASHTEST", secret_key="crash-test-secret") as fake:
+        venue = Venue(db, fake)
+        bought(venue, openai)
+        [stop] = venue.resting_stops()
+        fake.gap(SYMBOL, T + 5 * MINUTE, 0.9)  # 10 % down in one minute, under stop and limit
+        venue.set_clock(T + 7 * MINUTE)
+        assert fake.triggered(stop["id"]) and len(venue.resting_stops()) == 1  # gapped
+        guard = subprocess.run(
+            [sys.executable, "-m", "botlib", "guard", "--once", "--at",
+             (T + 7 * MINUTE).isoformat()],
+            env=child_env(venue, openai, None), cwd=tmp_path, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+        assert guard.returncode == 0, guard.stderr[-3000:]
+        assert guard.stdout.startswith(f"{SYMBOL} gap_exit")
+        figures = check_books(venue)
+        assert rows(db, "SELECT reason FROM trades WHERE side = 'sell'") == [{"reason": "gap_exit"}]
+        assert [a["kind"] for a in rows(db, "SELECT kind FROM alerts")] == ["gap_exit"]
+    tally(cycles_run=1, faults_injected=1, **figures)
+
+
+def prompt_zone(request: dict[str, Any]) -> dict[str, float]:
+    """The bullish FVG under the price, as the prompt's `smc:` line shows it to the model."""
+    import json
+
+    lines = request["messages"][1]["content"].splitlines()
+    smc = next(line for line in lines if line.startswith("smc: "))
+    return json.loads(smc.removeprefix("smc: "))["fvg_below"]
+
+
+def test_a_limit_entry_that_fills_cycles_later_is_booked_with_its_decision(
+    tmp_path: Path, openai: FakeOpenAI
+) -> None:
+    """At Alpaca (real SDK, fake venue): a limit buy at the FVG's top rests, fills two hours
+    later from the price path, and the next cycle books it for the cycle and decision that
+    placed it, with that decision's stop resting at the venue."""
+    at = datetime(2026, 12, 6, 16, 0, tzinfo=UTC)  # the fake's path has an FVG under the price
+    db = tmp_path / "bot.db"
+    with Store(db) as store:
+        ensure_assets(store, [SYMBOL], interval_minutes=60)
+    with FakeAlpaca(key_id="AKCRASHTEST", secret_key="crash-test-secret") as fake:
+        venue = Venue(db, fake)
+        under = lambda r: round(prompt_zone(r)["bottom"] * 0.995, 2)  # noqa: E731
+        openai.push(buy(order_type="limit", limit_price=lambda r: prompt_zone(r)["top"],
+                        stop_loss=under))  # fmt: skip
+        restart(venue, openai, at=at)
+        [placed] = rows(db, "SELECT * FROM order_intents WHERE order_type = 'limit'")
+        assert placed["status"] == "pending" and venue.position_qty() == 0
+        cycles = 1
+        while venue.position_qty() == 0 or rows(db, "SELECT id FROM trades") == []:
+            assert cycles <= 3, "the limit should fill within its 3 bars"
+            restart(venue, openai, at=at + cycles * timedelta(hours=1))  # HOLD from now on
+            cycles += 1
+        assert cycles >= 3, "filled at once: this proves nothing about a later fill"
+        [trade] = rows(db, "SELECT * FROM trades")
+        assert (trade["cycle_id"], trade["decision_id"]) == (placed["cycle_id"],
+                                                             placed["decision_id"])  # fmt: skip
+        assert trade["price"] <= placed["limit_price"] and trade["reason"] == "signal"
+        position = rows(db, "SELECT * FROM positions")[0]
+        assert position["stop_loss"] == placed["stop_loss"]  # the decision's, not a default
+        figures = check_books(venue)  # and its stop rests at the venue
+        assert rows(db, "SELECT kind FROM reconciliations") == []  # booked, not adopted
+    tally(cycles_run=cycles, **figures)

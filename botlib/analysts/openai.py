@@ -123,7 +123,8 @@ class OpenAIAnalyst:
 
     def reflect(self, review: TradeReview) -> ReflectionResult:
         facts = {
-            "trade": review.describe(),
+            "trade": review.describe(),  # how it ended, in words (`exit_note`)
+            "exit_reason": review.exit_reason,
             "entry": review.entry_decision,
             "exit": review.exit_decision,
         }

@@ -49,8 +49,12 @@ stop_loss, take_profit."""
 REFLECTION_PROMPT = """\
 You review one closed crypto trade of an ICT / Smart Money Concepts bot. Be specific and \
 brief: what in the entry and exit worked, what failed, and at most 3 concrete parameter or \
-rule changes (e.g. stop distance, size, which setups to skip). Answer with one JSON object: \
-summary, what_worked, what_failed, suggestions (a list of strings)."""
+rule changes (e.g. stop distance, size, which setups to skip). "trade" says how it ended \
+(exit_reason): venue_stop = the resting stop_limit filled at the venue; gap_exit = the price \
+fell through that stop's limit and the bot sold at market; take_profit = the target; \
+stop_loss / guard_exit = the bot's own stop; signal = the analyst's SELL; manual = the \
+operator. Judge the exit by how it ended. Answer with one JSON object: summary, \
+what_worked, what_failed, suggestions (a list of strings)."""
 
 
 def _n(value: Any, digits: int = 6) -> str:

@@ -152,12 +152,16 @@ class RulesAnalyst:
         won = review.realized_pnl > 0
         entry = (review.entry_decision or {}).get("reasoning") or "no recorded entry decision"
         suggestions = []
-        if review.exit_reason == "stop_loss":
+        if review.exit_reason in _STOPPED_OUT:
             suggestions.append("wait for a stronger setup or widen the stop beyond the zone")
+        if review.exit_reason == "gap_exit":
+            suggestions.append(
+                "the price gapped through the stop's limit: widen the band or size down"
+            )
         if not won and review.exit_reason == "signal":
             suggestions.append("exit signal came after the move: tighten the take-profit")
         return ReflectionResult(
-            summary=review.describe(),
+            summary=review.describe(),  # says how it ended (`exit_note`)
             what_worked=f"entry: {entry[:300]}" if won else "fees and risk limits held",
             what_failed="nothing material" if won else f"{review.exit_reason} at a loss",
             suggestions=suggestions,
@@ -209,6 +213,10 @@ class RulesAnalyst:
             return action, [*bull, f"{len(bull)}/4 bullish while flat"]
         state = "long" if holding else "flat"
         return action, [f"{len(bull)}/4 bullish, {len(bear)}/4 bearish while {state}"]
+
+
+# exits at a stop: the venue's resting stop_limit, the bot's own stop, the guard's
+_STOPPED_OUT = frozenset({"venue_stop", "stop_loss", "guard_exit"})
 
 
 def _limit_reason(zone: LimitZone, price: float) -> str:

@@ -74,10 +74,7 @@ def _parser() -> argparse.ArgumentParser:
             help="run cycles in this process, not as papermill notebooks"
             " (as BOTLIB_TICK_NOTEBOOKS=false)",
         )
-    guard = sub.add_parser("guard", help="watch open positions between cycles (cron or loop)")
-    guard.add_argument("--once", action="store_true", help="one pass, then exit (for cron)")
-    guard.add_argument("--every", type=float, help="seconds between passes (default: setting)")
-    guard.add_argument("--at", type=_parse_time, help="one pass at a simulated time (not live)")
+    _guard_parser(sub)
     fill = sub.add_parser("backfill", help="replay past cycles in the simulator")
     fill.add_argument("--days", type=float, default=3.0)
     serve = sub.add_parser("serve", help="serve the read-only dashboard with Voila")
@@ -101,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--by", choices=["model", "symbol", "day", "analyst"], default="model")
     _log_filters(usage)
     return parser
+
+
+def _guard_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    guard = sub.add_parser("guard", help="watch open positions between cycles (cron or loop)")
+    guard.add_argument("--once", action="store_true", help="one pass, then exit (for cron)")
+    guard.add_argument("--every", type=float, help="seconds between passes (default: setting)")
+    guard.add_argument("--at", type=_parse_time, help="one pass at a simulated time (not live)")
 
 
 def _since(text: str) -> datetime:

@@ -9,14 +9,34 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from botlib.clock import iso
+from botlib.core.orders.execution import PROTECT
 from botlib.ports import Analyst, CallRecord, ReflectionResult, TradeReview
 from botlib.storage.store import Store
 
-__all__ = ["trade_review", "generate_reflection", "reflect_pending", "pending_trades"]
+__all__ = [
+    "trade_review",
+    "exit_note",
+    "generate_reflection",
+    "reflect_pending",
+    "pending_trades",
+    "price_text",
+]
 
 log = logging.getLogger(__name__)
+
+# how a closing trade ended, by its `reason` (the venue's stop and a gap exit add the stop's levels)
+_ENDINGS = {
+    "take_profit": "take-profit at {price}",
+    "signal": "sold on the analyst's SELL at {price}",
+    "manual": "closed by the operator at {price}",
+    "stop_loss": "stopped out by the bot's own stop-loss at market at {price}"
+    " (no stop rested at the venue)",
+    "guard_exit": "stopped out by the guard's stop-loss at market at {price} between cycles"
+    " (no stop rested at the venue)",
+}
 
 
 def pending_trades(store: Store, symbol: str) -> list[int]:
@@ -44,7 +64,46 @@ def trade_review(store: Store, trade_id: int) -> TradeReview:
         exit_time=exit_["filled_at"] or exit_["created_at"],
         entry_decision=store.decision_summary(entry.get("decision_id")),
         exit_decision=store.decision_summary(exit_["decision_id"]),
+        exit_note=exit_note(store, exit_),
     )
+
+
+def exit_note(store: Store, exit_: dict[str, Any]) -> str:
+    """Say how closing trade `exit_` ended: who or what sold, how, at what price.
+
+    A venue-stop fill names its stop_limit's stop and limit (its own intent); a gap exit the
+    limit of the stop that rested when the price fell through it.
+    """
+    reason, price = str(exit_["reason"]), price_text(float(exit_["price"] or 0.0))
+    if reason == PROTECT:
+        levels = _stop_levels(store.intent(exit_["client_order_id"]))
+        return f"stopped out at the venue at {price} (resting stop_limit{levels})"
+    if reason == "gap_exit":
+        when = exit_["filled_at"] or exit_["created_at"]
+        stop = store.last_intent(exit_["symbol"], PROTECT, when) or {}
+        limit = f" {price_text(stop['limit_price'])}" if stop.get("limit_price") else ""
+        level = f" (stop {price_text(stop['stop_price'])})" if stop.get("stop_price") else ""
+        fell = f"the price fell through the resting stop's limit{limit}{level}"
+        return f"gap exit at market at {price}: {fell}"
+    return _ENDINGS.get(reason, "closed by {reason} at {price}").format(price=price, reason=reason)
+
+
+def price_text(value: float) -> str:
+    """Write a price for a sentence: thousands separated, no trailing zeros, no e-notation.
+
+    >>> price_text(59000.0), price_text(58804.5), price_text(0.00001234)
+    ('59,000', '58,804.5', '0.00001234')
+    """
+    text = f"{value:,.2f}" if abs(value) >= 1 else f"{value:.8f}"
+    return text.rstrip("0").rstrip(".")
+
+
+def _stop_levels(intent: dict[str, Any] | None) -> str:
+    """The stop_limit's levels as ", stop X, limit Y" (empty when its intent is unknown)."""
+    if not intent or intent.get("stop_price") is None or intent.get("limit_price") is None:
+        return ""
+    stop, limit = price_text(intent["stop_price"]), price_text(intent["limit_price"])
+    return f", stop {stop}, limit {limit}"
 
 
 def generate_reflection(

@@ -141,6 +141,20 @@ class CycleTables(StoreBase):
         found = self.rows(f"SELECT {_DECISION} FROM ai_decision_logs WHERE id = ?", [decision_id])
         return found[0] if found else None
 
+    def last_intent(self, symbol: str, reason: str, until: str) -> dict[str, Any] | None:
+        """Return the newest order of `symbol` for `reason` written down by `until` (ISO time).
+
+        Orders the venue never took (rejected, not sent) are skipped: a reflection on a gap exit
+        names the protective stop that rested when the price fell through it.
+        """
+        found = self.rows(
+            "SELECT * FROM order_intents WHERE symbol = ? AND reason = ? AND created_at <= ?"
+            " AND status NOT IN ('rejected', 'not_sent') ORDER BY created_at DESC, rowid DESC"
+            " LIMIT 1",
+            [symbol, reason, until],
+        )
+        return found[0] if found else None
+
     def unreflected_trades(self, symbol: str) -> list[int]:
         """Return ids of closing trades of `symbol` that have no reflection yet, oldest first."""
         rows = self.rows(
