@@ -1,4 +1,4 @@
-"""`botlib demo` as `make demo` runs it: backfill, loop, dashboard up, Ctrl-C stops everything."""
+"""`botlib demo` as `make demo` runs it: backfill, loop and guard, dashboard, Ctrl-C stops all."""
 
 import contextlib
 import signal
@@ -77,10 +77,15 @@ def test_demo_trades_both_assets_serves_and_stops_on_ctrl_c(
         logged = (tmp_path / "demo.log").read_text().count("botlib.core.engine ")
         assert logged >= backfilled > 100
         assert len(processes_mentioning(f"{db} run --loop")) == 1  # the scheduler loop runs
+        assert len(processes_mentioning(f"{db} guard")) == 1  # and the guard beside it
         demo.send_signal(signal.SIGINT)
         assert demo.wait(60) == 0
-        wait_for(lambda: not processes_mentioning(str(db)), 30, "the loop to stop")
+        wait_for(lambda: not processes_mentioning(str(db)), 30, "the loop and the guard to stop")
         wait_for(lambda: not processes_mentioning(f"--Voila.port={port}"), 30, "Voila to stop")
+        # each stopped in order on SIGTERM (a killed child logs nothing), before the demo ended
+        log = (tmp_path / "demo.log").read_text()
+        assert "loop stopped after" in log and "guard stopped after" in log
+        assert log.rindex("guard stopped after") < log.rindex("demo stopped")
     finally:
         if demo.poll() is None:
             demo.kill()

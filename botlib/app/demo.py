@@ -1,7 +1,9 @@
 """`botlib demo`: backfill simulated history, trade in a background loop, serve the dashboard.
 
-Demo assets use 15-minute bars and a 1-minute interval, so the dashboard moves while you watch;
-Ctrl-C (or SIGTERM) stops the loop and Voila, everything the demo started.
+Demo assets use 15-minute bars and a 1-minute interval, so the dashboard moves while you watch.
+Beside the tick loop runs the guard (`botlib guard`: resting stops, take-profits and gap exits
+between cycles), as a trader's own setup would. Ctrl-C (or SIGTERM) stops the loop, the guard
+and Voila, everything the demo started.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ DEMO_ASSET = {"timeframe": "15Min", "interval_minutes": 1}
 
 
 def run_demo(settings: Settings, days: float, port: int, ip: str) -> int:
-    """Prepare the database, start `botlib run --loop`, serve until interrupted.
+    """Prepare the database, start `botlib run --loop` and `botlib guard`, serve until stopped.
 
     The demo always trades the simulator, even when Alpaca keys are configured. The backfill's
     line per cycle goes to the log file only (`BOTLIB_LOG_FILE`, else `demo.log` beside the
@@ -48,18 +50,30 @@ def run_demo(settings: Settings, days: float, port: int, ip: str) -> int:
         " line is in %s", len(reports), traded, failed, time.perf_counter() - began,
         settings.db_path, log_file,
     )  # fmt: skip
-    loop = subprocess.Popen(
-        [sys.executable, "-m", "botlib", "--db", str(settings.db_path), "run", "--loop"],
-        env=os.environ | {"BOTLIB_MODE": "sim", "BOTLIB_LOG_FILE": str(log_file)},
-        start_new_session=True,  # Ctrl-C reaches only us; we stop the loop in order
-    )
+    env = os.environ | {"BOTLIB_MODE": "sim", "BOTLIB_LOG_FILE": str(log_file)}
+    children = [_start(settings.db_path, ["run", "--loop"], env)]
     try:
+        children.append(_start(settings.db_path, ["guard"], env))
         return serve_forever(settings.db_path, port, ip, ai_logs=True)
     finally:
-        loop.terminate()
-        try:
-            loop.wait(15)
-        except subprocess.TimeoutExpired:
-            loop.kill()
-            loop.wait(5)
+        _stop(children)
         log.info("demo stopped")
+
+
+def _start(db_path: Path, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start `python -m botlib --db <db> <command>` in its own session (Ctrl-C reaches only us:
+    we stop our children in order, each after the tick or guard pass it is in)."""
+    args = [sys.executable, "-m", "botlib", "--db", str(db_path), *command]
+    return subprocess.Popen(args, env=env, start_new_session=True)
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    """Ask every child to stop (SIGTERM), then wait for each; kill one that will not."""
+    for child in children:
+        child.terminate()
+    for child in children:
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(5)
