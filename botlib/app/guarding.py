@@ -1,8 +1,10 @@
 """`botlib guard`: the guard's loop (`botlib.core.orders.guard`) under the tick's lock.
 
-The guard and the tick share one OS lock beside the database: while a tick runs, its own
-reconciliation does the guard's work, so a guard pass that finds the lock taken skips (never
-two writers deciding about one position). Seconds cadence from `BOTLIB_GUARD_SECONDS`.
+The guard and the tick share the books lock beside the database (never two writers deciding
+about one position): while a tick runs, its own reconciliation does the guard's work, so a
+guard pass that finds the lock taken skips; a tick that finds a guard pass running waits for
+it (a pass is short), so the guard never costs a tick its minute. Seconds cadence from
+`BOTLIB_GUARD_SECONDS`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import threading
 from filelock import FileLock, Timeout
 
 from botlib.app.config import Settings
-from botlib.app.scheduler import lock_path
+from botlib.app.scheduler import books_lock_path
 from botlib.app.wiring import build_guard
 from botlib.clock import SystemClock
 from botlib.core.orders.guard import GuardResult
@@ -27,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def guard_once(settings: Settings, clock: Clock | None = None) -> list[GuardResult] | None:
     """Run one guard pass; return None when a tick (or another guard) holds the lock."""
-    lock = FileLock(lock_path(settings.db_path), timeout=0)
+    lock = FileLock(books_lock_path(settings.db_path), timeout=0)
     try:
         lock.acquire()
     except Timeout:

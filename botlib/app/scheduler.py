@@ -36,6 +36,7 @@ __all__ = [
     "run_asset",
     "run_loop",
     "lock_path",
+    "books_lock_path",
     "last_tick",
     "next_due",
 ]
@@ -54,10 +55,20 @@ def lock_path(db_path: Path | str) -> str:
     return f"{db_path}.tick.lock"
 
 
+def books_lock_path(db_path: Path | str) -> str:
+    """Return the lock a tick and a guard pass share: one of them writes the books at a time."""
+    return f"{db_path}.books.lock"
+
+
+BOOKS_WAIT_S = 60.0  # a tick waits out a guard pass (milliseconds, or a few venue requests)
+
+
 def tick(settings: Settings, clock: Clock | None = None) -> list[CycleReport] | None:
     """Run each due, unpaused asset once; return None when another tick holds the lock.
 
-    Raise ConfigError (after recording the failed cycles) when no due asset could run at all.
+    A guard pass holding the books lock is waited for (`BOOKS_WAIT_S`), never skipped: the
+    guard must not cost a tick its minute. Raise ConfigError (after recording the failed
+    cycles) when no due asset could run at all.
     """
     lock = FileLock(lock_path(settings.db_path), timeout=0)
     try:
@@ -65,9 +76,13 @@ def tick(settings: Settings, clock: Clock | None = None) -> list[CycleReport] | 
     except Timeout:
         log.info("another tick is running; this one exits")
         return None
+    books = FileLock(books_lock_path(settings.db_path), timeout=BOOKS_WAIT_S)
     try:
-        with Store(settings.db_path) as store:
+        with books, Store(settings.db_path) as store:
             return run_tick(settings, store, clock or SystemClock())
+    except Timeout:
+        log.warning("a guard pass held the books for %.0f s; this tick exits", BOOKS_WAIT_S)
+        return None
     finally:
         lock.release()
 

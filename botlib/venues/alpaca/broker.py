@@ -256,13 +256,20 @@ _SDK_REQUESTS = {
 
 
 def _sizing(request: OrderRequest, rules: AssetRules) -> dict[str, float]:
-    """A qty rounded down to the increment (refused under the minimum), or a notional in cents."""
-    if request.qty is None:
+    """A qty rounded down to the increment (refused under the minimum), or a notional in cents.
+
+    A resting order goes by quantity (Alpaca documents `notional` for market orders): a limit
+    buy's USD becomes `notional / limit_price` coins, rounded down.
+    """
+    if request.qty is None and not request.rests:
         return {"notional": round(float(request.notional or 0.0), 2)}
-    qty = rules.round_qty(request.qty)
+    wanted = request.qty
+    if wanted is None:
+        wanted = float(request.notional or 0.0) / float(request.limit_price or 1.0)
+    qty = rules.round_qty(wanted)
     if qty < rules.min_order_size or qty <= 0:
         raise OrderRejectedError(
-            f"not sent: qty {request.qty:g} rounds to {qty:g}, below the minimum"
+            f"not sent: qty {wanted:g} rounds to {qty:g}, below the minimum"
             f" {rules.min_order_size:g} for {request.symbol}",
             status=403,
         )
