@@ -199,6 +199,7 @@ class Order:
     type: str = "market"
     limit_price: float | None = None
     stop_price: float | None = None
+    fee_posted: bool = True  # False: the venue has not charged the fee yet (Alpaca's CFEE)
 
     @property
     def is_open(self) -> bool:

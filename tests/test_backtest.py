@@ -298,6 +298,8 @@ def test_openai_backtest_records_once_then_replays_at_no_cost(
     ({"path": "warp"}, "path 'warp'"),
     ({"cash": 0}, "cash must be positive"),
     ({"start": START.replace(tzinfo=None)}, "timezone-aware"),
+    ({"stop_band_pct": 0.0}, "stop_band_pct must be > 0"),
+    ({"stop_band_pct": float("nan")}, "stop_band_pct must be > 0"),
 ])  # fmt: skip
 def test_bad_input_is_refused_before_anything_is_written(
     kwargs: dict[str, object], message: str, tmp_path: Path

@@ -534,3 +534,70 @@ def test_a_limit_entry_that_fills_cycles_later_is_booked_with_its_decision(
         figures = check_books(venue)  # and its stop rests at the venue
         assert rows(db, "SELECT kind FROM reconciliations") == []  # booked, not adopted
     tally(cycles_run=cycles, **figures)
+
+
+def test_fees_alpaca_posts_late_are_booked_when_they_appear(
+    tmp_path: Path, openai: FakeOpenAI
+) -> None:
+    """Alpaca has posted crypto fees at the end of the day: the fills are booked at once with
+    their fee pending, and a later guard pass books the fees (and the sell's P&L net of them)
+    to the cent."""
+    db = tmp_path / "bot.db"
+    with Store(db) as store:
+        ensure_assets(store, [SYMBOL], interval_minutes=1)
+    with FakeAlpaca(key_id="AKCRASHTEST", secret_key="crash-test-secret") as fake:
+        venue = Venue(db, fake)
+        fake.fees_posted = False
+        openai.push(buy())
+        restart(venue, openai, at=T)
+        openai.push(decision(action="SELL", confidence=0.9))
+        settings = restart(venue, openai, at=T + MINUTE)
+        booked = rows(db, "SELECT side, fee, fee_pending, realized_pnl FROM trades ORDER BY id")
+        assert [(t["side"], t["fee"], t["fee_pending"]) for t in booked] == [
+            ("buy", 0.0, 1),
+            ("sell", 0.0, 1),
+        ]
+        assert booked[1]["realized_pnl"] > fake.cash - fake._start_cash  # no sell fee in it yet
+        fake.fees_posted = True
+        from botlib.app.guarding import guard_once
+
+        venue.set_clock(T + 2 * MINUTE)
+        [result] = guard_once(settings, ManualClock(T + 2 * MINUTE)) or []
+        assert result.symbol == SYMBOL and result.action is None
+        assert rows(db, "SELECT count(*) AS n FROM trades WHERE fee_pending = 1") == [{"n": 0}]
+        figures = check_books(venue)  # fees and the P&L now equal Alpaca's to the cent
+    tally(cycles_run=2, **figures)
+
+
+def test_an_order_still_open_after_the_fill_wait_is_booked_with_its_decision(
+    tmp_path: Path, openai: FakeOpenAI
+) -> None:
+    """Regression: an open market order of the bot's was once taken for an unknown order."""
+    db = tmp_path / "bot.db"
+    with Store(db) as store:
+        ensure_assets(store, [SYMBOL], interval_minutes=60)
+    with FakeAlpaca(key_id="AKCRASHTEST", secret_key="crash-test-secret") as fake:
+        venue = Venue(db, fake)
+        fake.fill_mode = "accepted"  # the venue takes the order and fills it later
+        openai.push(buy())
+        settings = restart(venue, openai, at=T)
+        [cycle] = rows(db, "SELECT id, decision_id, reason FROM cycles")
+        assert "market buy still new: booked when it fills" in cycle["reason"]
+        from botlib.app.guarding import guard_once
+
+        venue.set_clock(T + MINUTE)
+        assert guard_once(settings, ManualClock(T + MINUTE)) is not None  # still open: waits
+        assert rows(db, "SELECT * FROM trades") == [] and venue.resting_stops() == []
+        fake.fill_open_orders()
+        fake.fill_mode = "immediate"
+        venue.set_clock(T + 2 * MINUTE)
+        guard_once(settings, ManualClock(T + 2 * MINUTE))
+        [trade] = rows(db, "SELECT cycle_id, decision_id FROM trades")
+        assert trade == {"cycle_id": cycle["id"], "decision_id": cycle["decision_id"]}
+        stop = rows(db, "SELECT stop_loss FROM ai_decision_logs")[0]["stop_loss"]
+        assert rows(db, "SELECT stop_loss FROM positions") == [{"stop_loss": stop}]
+        kinds = rows(db, "SELECT kind FROM reconciliations")
+        assert kinds == [{"kind": "order_recovered"}]  # booked from its intent: not unknown,
+        assert rows(db, "SELECT kind FROM alerts") == []  # not adopted with default stops
+        figures = check_books(venue)  # and the decision's stop now rests at the venue
+    tally(cycles_run=1, **figures)

@@ -230,3 +230,17 @@ def test_close_now_cancels_the_stop_first(rig: Rig) -> None:
     assert "closed by manual" in note
     assert [s["status"] for s in rig.sells()] == ["canceled", "filled"]
     assert rig.broker.open_orders() == [] and rig.broker.position(SYMBOL) is None
+
+
+def test_the_kill_switch_cancels_resting_orders_through_the_books_first(rig: Rig) -> None:
+    from botlib.ops.control import flatten_all
+
+    rig.script = lambda ctx: buy(ctx, stop_loss=ctx.price * 0.9, take_profit=ctx.price * 2)
+    rig.cycle(T0)
+    stop = rig.broker.open_orders(SYMBOL)[0]
+    notes = flatten_all(rig.engine)
+    assert notes[0] == f"{SYMBOL}: cancelled resting order {stop.client_order_id}"
+    assert rig.store.intent(stop.client_order_id)["status"] == "canceled"  # type: ignore[index]
+    assert [s["status"] for s in rig.sells()] == ["canceled", "filled"]
+    assert rig.broker.open_orders() == [] and rig.broker.position(SYMBOL) is None
+    assert rig.store.resting_intents(None, None) == []

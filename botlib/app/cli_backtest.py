@@ -40,6 +40,18 @@ def backtest_parser(
     bt.add_argument("--cash", type=float, default=100_000.0)
     bt.add_argument("--fee", type=float, default=0.0025, help="taker fee rate")
     bt.add_argument("--slippage-bps", type=float, default=5.0)
+    bt.add_argument(
+        "--stop-band",
+        type=float,
+        default=0.5,
+        metavar="PCT",
+        help="the venue stop's limit, PCT below its stop (default 0.5)",
+    )
+    bt.add_argument(
+        "--no-venue-stop",
+        action="store_true",
+        help="no stop rests at the venue: the bot's own stop, once a cycle",
+    )
     source = bt.add_mutually_exclusive_group()
     source.add_argument("--bars-db", help="replay the bars a bot stored in this database")
     source.add_argument("--bars-csv", help="replay bars from a CSV (time column first)")
@@ -77,7 +89,7 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
         symbol, start, end, timeframe=args.timeframe, analyst=args.analyst, path=args.path,
         cash=args.cash, fee_rate=args.fee, slippage_bps=args.slippage_bps, directory=folder,
         progress=sys.stderr.isatty(), market=market, llm=llm_config(settings),
-        llm_cache=args.llm_cache,
+        llm_cache=args.llm_cache, stop_band_pct=None if args.no_venue_stop else args.stop_band,
     )  # fmt: skip
     _out(f"backtest {result.backtest_id}: {symbol} {args.timeframe} {start:%Y-%m-%d %H:%M}Z .."
          f" {end:%Y-%m-%d %H:%M}Z, {result.analyst} analyst, {result.path} path")  # fmt: skip

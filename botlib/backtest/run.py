@@ -136,7 +136,7 @@ def run_backtest(
     its limit this far below (filled intrabar from the market's minute bars, as in the demo);
     None replays the bot's own stop, checked once a cycle on the bar's low.
     """
-    _validate(symbol, start, end, timeframe, cash)
+    _validate(symbol, start, end, timeframe, cash, stop_band_pct)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     chosen = _path(path, analyst, llm_cache)
     market = market or SimMarket()
@@ -170,7 +170,9 @@ def _replay_and_store(
     return result
 
 
-def _validate(symbol: str, start: datetime, end: datetime, timeframe: str, cash: float) -> None:
+def _validate(
+    symbol: str, start: datetime, end: datetime, timeframe: str, cash: float, band: float | None
+) -> None:
     timeframe_minutes(timeframe, ConfigError)
     if start.tzinfo is None or end.tzinfo is None:
         raise ConfigError("start and end must be timezone-aware UTC datetimes")
@@ -180,6 +182,8 @@ def _validate(symbol: str, start: datetime, end: datetime, timeframe: str, cash:
         raise ConfigError(f"symbol {symbol!r} should look like BTC/USD")
     if cash <= 0:
         raise ConfigError(f"cash must be positive, got {cash}")
+    if band is not None and not 0 < band <= 20:
+        raise ConfigError(f"stop_band_pct must be > 0 and <= 20 (or None), got {band}")
 
 
 def _path(path: str, analyst: str | Analyst, llm_cache: str) -> str:

@@ -27,6 +27,19 @@ class LedgerTables(StoreBase):
         found = self.rows("SELECT * FROM trades WHERE client_order_id = ?", [client_order_id])
         return found[0] if found else None
 
+    def fee_pending_trades(self, symbol: str) -> list[dict[str, Any]]:
+        """Trades booked before the venue charged their fee (Alpaca posts CFEE late)."""
+        return self.rows(
+            "SELECT * FROM trades WHERE symbol = ? AND fee_pending = 1 ORDER BY id", [symbol]
+        )
+
+    def correct_fee(self, trade_id: int, fee: float, realized_pnl: float | None) -> None:
+        """Book the fee the venue has now charged (and a sell's P&L net of it)."""
+        with self.transaction():
+            self.db.table("trades").update(
+                trade_id, {"fee": fee, "realized_pnl": realized_pnl, "fee_pending": 0}
+            )
+
     def add_intent(self, record: dict[str, Any]) -> None:
         """Write an order down (status pending) before it is sent; a rerun's intent replaces it."""
         with self.transaction():

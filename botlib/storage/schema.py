@@ -381,12 +381,13 @@ def m007_resting_orders(db: Database) -> None:
     `canceled` / `expired`. The simulated venue keeps the same fields and the minute up to
     which it has matched a resting order (`checked_to`).
     """
-    columns = {
+    columns: dict[str, list[tuple[str, type]]] = {
         "order_intents": [("order_type", str), ("limit_price", float), ("stop_price", float),
                           ("expires_at", str), ("entry_trade_id", int), ("revision", int)],
         "sim_orders": [("type", str), ("limit_price", float), ("stop_price", float),
                        ("triggered", int), ("checked_to", str), ("canceled_at", str)],
         "ai_decision_logs": [("order_type", str), ("limit_price", float)],
+        "trades": [("fee_pending", int)],  # 1: booked before the venue charged its fee
     }  # fmt: skip
     for table, added in columns.items():
         for name, kind in added:

@@ -218,6 +218,7 @@ class Executor:
                 "notional": order.filled_qty * (order.filled_avg_price or 0.0),
                 "price": order.filled_avg_price,
                 "fee": order.fee,
+                "fee_pending": 0 if order.fee_posted else 1,
                 "realized_pnl": pnl,
                 # a trade happens when it fills: a resting stop is placed hours before
                 "created_at": iso(order.filled_at or order.created_at),
@@ -263,8 +264,9 @@ class Executor:
 
 
 def _resting_note(order: Order) -> str:
-    price = order.limit_price if order.limit_price is not None else 0.0
-    return f"{order.type} {order.side} rests at {price:,.8g} ({order.status})"
+    if order.limit_price is None:  # a market order the venue has not filled in the wait
+        return f"{order.type} {order.side} still {order.status}: booked when it fills"
+    return f"{order.type} {order.side} rests at {order.limit_price:,.8g} ({order.status})"
 
 
 def record_reconciliation(

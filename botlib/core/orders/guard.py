@@ -72,11 +72,14 @@ class Guard:
         self.exits = Exits(broker, self.executor, self.protector, alerts)
 
     def watched(self) -> list[AssetSettings]:
-        """Assets with a position or a pending order in the books (what needs watching)."""
+        """Assets with a position, a pending order or a fee still to post (what needs a look)."""
+        store = self.store
         return [
             asset
-            for asset in self.store.list_assets()
-            if self.store.get_position(asset.symbol) or self.store.pending_intents(asset.symbol)
+            for asset in store.list_assets()
+            if store.get_position(asset.symbol)
+            or store.pending_intents(asset.symbol)
+            or store.fee_pending_trades(asset.symbol)
         ]
 
     def check(self, now: datetime) -> list[GuardResult]:

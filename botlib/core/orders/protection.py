@@ -79,7 +79,7 @@ class Protector:
     def protect(self, symbol: str, now: datetime, cycle_id: str | None = None) -> None:
         """Make the venue hold one stop matching the books for `symbol`, or none when flat."""
         opens = self.broker.open_orders(symbol)
-        mine = {i["client_order_id"]: i for i in self.store.resting_intents(symbol, None)}
+        mine = {i["client_order_id"]: i for i in self.store.pending_intents(symbol)}
         for order in opens:
             if order.client_order_id not in mine:
                 self._unknown(order, now, cycle_id)

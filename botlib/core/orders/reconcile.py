@@ -46,6 +46,8 @@ def reconcile(
     symbol = asset.symbol
     for intent in store.pending_intents(symbol):
         _resolve(store, broker, executor, intent, now, cycle_id)
+    for trade in store.fee_pending_trades(symbol):
+        _late_fee(store, broker, trade)
     held = broker.position(symbol)
     booked = store.get_position(symbol)
     booked_qty = None if booked is None else float(booked["qty"])
@@ -96,6 +98,18 @@ def _resolve(
                               order.filled_qty, why)  # fmt: skip
     else:
         store.resolve_intent(cid, "unfilled", now, f"ended {order.status} without a fill")
+
+
+def _late_fee(store: Store, broker: Broker, trade: dict[str, Any]) -> None:
+    """Book a fee the venue charged after the fill was booked; a sell's P&L nets it too."""
+    order = broker.get_order_by_client_id(trade["client_order_id"])
+    if order is None or not order.fee_posted:
+        return
+    pnl = trade["realized_pnl"]
+    if pnl is not None:
+        pnl = pnl + float(trade["fee"] or 0.0) - order.fee
+    store.correct_fee(int(trade["id"]), order.fee, pnl)
+    log.info("fee of %s posted: %.2f USD booked", trade["client_order_id"], order.fee)
 
 
 def _expired(intent: dict[str, Any], now: datetime) -> bool:

@@ -225,7 +225,8 @@ class AlpacaBroker:
         """Attach the USD fee of what has filled (nothing filled, nothing charged)."""
         if order.filled_qty <= 0:
             return order
-        return replace(order, fee=order_fee(self.client, order))
+        fee, posted = order_fee(self.client, order)
+        return replace(order, fee=fee, fee_posted=posted)
 
     def _find(self, client_order_id: str) -> Any | None:
         try:

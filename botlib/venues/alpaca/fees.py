@@ -82,13 +82,15 @@ def fee_usd(activity: Any, side: str) -> float:
     return abs(float(activity.net_amount or 0.0)) or qty
 
 
-def order_fee(client: Any, order: Order) -> float:
-    """Return the USD fee of `order`'s fills so far: the sum of its CFEE activities.
+def order_fee(client: Any, order: Order) -> tuple[float, bool]:
+    """Return the USD fee of `order`'s fills so far (the sum of its CFEE activities) and
+    whether it is posted.
 
-    A filled order whose fee is not posted yet counts 0.0 and is logged: Alpaca once posted
-    crypto fees at the end of the day, and holding the booking back until then would leave
-    the bot blind to its own position. A failed read raises instead (`BrokerError`): the
-    booking is then retried on the next pass, with the fee.
+    A filled order whose fee is not posted yet counts 0.0, not posted: Alpaca has posted crypto
+    fees at the end of the day, and holding the booking back until then would leave the bot
+    blind to its own position; the trade is booked with `fee_pending` and its fee and P&L are
+    corrected once the activity appears (`botlib.core.orders.reconcile`). A failed read raises
+    instead (`BrokerError`): the booking is then retried on the next pass, with the fee.
     """
     since = order.created_at - timedelta(days=1)  # `after` is a date: keep the whole day
     fees = [
@@ -97,9 +99,9 @@ def order_fee(client: Any, order: Order) -> float:
         if order_id == order.id.lower() and _counts(activity)
     ]
     if not fees:
-        log.warning("order %s: no CFEE activity posted yet; its fee is booked as 0",
+        log.warning("order %s: no CFEE activity posted yet; its fee is booked as 0 until it is",
                     order.client_order_id)  # fmt: skip
-    return sum(fees)
+    return sum(fees), bool(fees)
 
 
 def _counts(activity: Any) -> bool:
