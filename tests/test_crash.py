@@ -19,7 +19,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,6 +94,16 @@ class Venue:
 def openai() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as fake:
         yield fake
+
+
+@contextmanager
+def paper_venue(tmp_path: Path, interval_minutes: int = 1) -> Iterator[Venue]:
+    """A fresh database with BTC/USD and the fake Alpaca beside it (paper mode)."""
+    db = tmp_path / "bot.db"
+    with Store(db) as store:
+        ensure_assets(store, [SYMBOL], interval_minutes=interval_minutes)
+    with FakeAlpaca(key_id="AKCRASHTEST", secret_key="crash-test-secret") as fake:
+        yield Venue(db, fake)
 
 
 @pytest.fixture(params=["sim", "paper"])
@@ -306,11 +316,9 @@ def test_paper_order_executed_but_its_answer_never_arrived(
     tmp_path: Path, openai: FakeOpenAI
 ) -> None:
     """Killed from outside while Alpaca has executed the order and holds the answer."""
-    db = tmp_path / "bot.db"
-    with Store(db) as store:
-        ensure_assets(store, [SYMBOL], interval_minutes=1)
-    with FakeAlpaca(key_id="AKCRASHTEST", secret_key="crash-test-secret") as fake:
-        venue = Venue(db, fake)
+    with paper_venue(tmp_path, 1) as venue:
+        db, fake = venue.db, venue.alpaca
+        assert fake is not None
         fake.inject("POST", "/v2/orders", held_response(120))
         openai.push(buy())
         proc = start_tick(venue, openai, None)
@@ -468,11 +476,9 @@ def test_a_take_profit_killed_after_the_cancel_sells_once_after_the_restart(
 
 def test_a_gapped_stop_is_exited_by_the_guard_at_alpaca(tmp_path: Path, openai: FakeOpenAI) -> None:
     """The path gaps through the stop and its limit: the venue cannot fill; the guard sells."""
-    db = tmp_path / "bot.db"
-    with Store(db) as store:
-        ensure_assets(store, [SYMBOL], interval_minutes=60)
-    with FakeAlpaca(key_id="AKCRASHTEST", secret_key="crash-test-secret") as fake:
-        venue = Venue(db, fake)
+    with paper_venue(tmp_path, 60) as venue:
+        db, fake = venue.db, venue.alpaca
+        assert fake is not None
         bought(venue, openai)
         [stop] = venue.resting_stops()
         fake.gap(SYMBOL, T + 5 * MINUTE, 0.9)  # 10 % down in one minute, under stop and limit
@@ -508,11 +514,9 @@ def test_a_limit_entry_that_fills_cycles_later_is_booked_with_its_decision(
     later from the price path, and the next cycle books it for the cycle and decision that
     placed it, with that decision's stop resting at the venue."""
     at = datetime(2026, 12, 6, 16, 0, tzinfo=UTC)  # the fake's path has an FVG under the price
-    db = tmp_path / "bot.db"
-    with Store(db) as store:
-        ensure_assets(store, [SYMBOL], interval_minutes=60)
-    with FakeAlpaca(key_id="AKCRASHTEST", secret_key="crash-test-secret") as fake:
-        venue = Venue(db, fake)
+    with paper_venue(tmp_path, 60) as venue:
+        db, fake = venue.db, venue.alpaca
+        assert fake is not None
         under = lambda r: round(prompt_zone(r)["bottom"] * 0.995, 2)  # noqa: E731
         openai.push(buy(order_type="limit", limit_price=lambda r: prompt_zone(r)["top"],
                         stop_loss=under))  # fmt: skip
@@ -542,11 +546,9 @@ def test_fees_alpaca_posts_late_are_booked_when_they_appear(
     """Alpaca has posted crypto fees at the end of the day: the fills are booked at once with
     their fee pending, and a later guard pass books the fees (and the sell's P&L net of them)
     to the cent."""
-    db = tmp_path / "bot.db"
-    with Store(db) as store:
-        ensure_assets(store, [SYMBOL], interval_minutes=1)
-    with FakeAlpaca(key_id="AKCRASHTEST", secret_key="crash-test-secret") as fake:
-        venue = Venue(db, fake)
+    with paper_venue(tmp_path, 1) as venue:
+        db, fake = venue.db, venue.alpaca
+        assert fake is not None
         fake.fees_posted = False
         openai.push(buy())
         restart(venue, openai, at=T)
@@ -573,11 +575,9 @@ def test_an_order_still_open_after_the_fill_wait_is_booked_with_its_decision(
     tmp_path: Path, openai: FakeOpenAI
 ) -> None:
     """Regression: an open market order of the bot's was once taken for an unknown order."""
-    db = tmp_path / "bot.db"
-    with Store(db) as store:
-        ensure_assets(store, [SYMBOL], interval_minutes=60)
-    with FakeAlpaca(key_id="AKCRASHTEST", secret_key="crash-test-secret") as fake:
-        venue = Venue(db, fake)
+    with paper_venue(tmp_path, 60) as venue:
+        db, fake = venue.db, venue.alpaca
+        assert fake is not None
         fake.fill_mode = "accepted"  # the venue takes the order and fills it later
         openai.push(buy())
         settings = restart(venue, openai, at=T)
