@@ -261,8 +261,8 @@ class Engine:
                 "position_size_pct": d.position_size_pct,
                 "stop_loss": d.stop_loss,
                 "take_profit": d.take_profit,
-                "order_type": getattr(d, "order_type", "market"),
-                "limit_price": getattr(d, "limit_price", None),
+                "order_type": d.order_type,
+                "limit_price": d.limit_price,
                 "reasoning": d.reasoning,
             }
             | result.call.columns()

@@ -100,7 +100,7 @@ class Exits:
     ) -> tuple[str, tuple[str, ...]]:  # fmt: skip
         """Cancel the bot's resting orders for `symbol`, then sell the whole position."""
         if not self.executor.release(symbol, now, f"cancelled for {reason}"):
-            return "the venue's stop filled first (booked): nothing left to sell", ()
+            return "the venue's stop filled first (booked) or is not cancelled yet: no sale", ()
         position = self.broker.position(symbol)
         if position is None:
             return "no position to sell", ()
