@@ -47,6 +47,25 @@ def jupyter_dirs(root: Path) -> dict[str, str]:
     return {name: str(folder) for name, folder in dirs.items()}
 
 
+class _TallyFromWorkers:
+    """Under pytest-xdist each worker tallies its own tests: the controller adds them up."""
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node: object, error: object) -> None:
+        TALLY.update(getattr(node, "workeroutput", {}).get("tally", {}))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_TallyFromWorkers(), "botlib-tally")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:  # a worker: hand its tally to the controller
+        output["tally"] = dict(TALLY)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print what the reliability tests exercised (the figures docs/reliability.md quotes)."""
     if TALLY:

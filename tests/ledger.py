@@ -16,6 +16,6 @@ def tally(**counts: int) -> None:
     """Add to the run's totals, e.g. `tally(cycles_run=3, faults_injected=1, orders_checked=1)`.
 
     Keys in use: cycles_run, faults_injected, orders_checked, duplicates_found, rows_lost,
-    fuzz_cases, canary_checks.
+    protective_stops_checked, fuzz_cases, canary_checks.
     """
     TALLY.update(counts)
