@@ -18,6 +18,7 @@ from botlib.backtest import (
     BACKTEST_DIR,
     TRADE_COLUMNS,
     BacktestResult,
+    Sizing,
     list_backtests,
     load_backtest,
     run_backtest,
@@ -313,3 +314,26 @@ def test_bad_input_is_refused_before_anything_is_written(
 def test_fast_path_refuses_a_start_between_bars() -> None:
     with pytest.raises(ConfigError, match="not on a 15Min bar boundary"):
         run_fast_backtest("BTC/USD", START + timedelta(minutes=7), END, timeframe="15Min")
+
+
+def test_sizing_is_a_run_parameter_and_both_paths_agree_all_in(tmp_path: Path) -> None:
+    """`Sizing(100, 100)`: entries far above the live 10 % / 25 % caps, the same on both paths,
+    stored with the run; out-of-range sizes are refused before anything is written."""
+    runs = _both_paths(tmp_path, "all-in", ("engine", "fast"), sizing=Sizing(100, 100))
+    pd.testing.assert_frame_equal(runs["fast"].trades, runs["engine"].trades, check_exact=True)
+    pd.testing.assert_series_equal(runs["fast"].equity, runs["engine"].equity, check_exact=True)
+    buys = runs["fast"].trades[runs["fast"].trades["side"] == "buy"]
+    assert len(buys) >= 2
+    first = buys.iloc[0]
+    assert first["qty"] * first["price"] > 0.25 * 100_000  # over the live default cap
+    default = run_backtest("BTC/USD", START, END, timeframe="15Min", db_path=tmp_path / "d.db")
+    entry = default.trades[default.trades["side"] == "buy"].iloc[0]
+    assert entry["qty"] * entry["price"] <= 0.10 * 100_000 + 0.01  # the live 10 %, as before
+    with Store(runs["engine"].db_path, read_only=True) as store:
+        stored = json.loads(store.rows("SELECT value FROM bot_settings WHERE key = 'backtest'")[0]
+                            ["value"])  # fmt: skip
+        assert (stored["position_pct"], stored["max_position_pct"]) == (100, 100)
+        assert store.get_asset("BTC/USD").position_size_pct == 100
+    for bad in (0, -5, 101, float("nan")):
+        with pytest.raises(ConfigError, match="must be > 0 and <= 100"):
+            Sizing(max_position_pct=bad)

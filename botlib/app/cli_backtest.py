@@ -15,6 +15,7 @@ from botlib.errors import ConfigError
 from botlib.models import TIMEFRAMES
 
 if TYPE_CHECKING:
+    from botlib.backtest import Sizing
     from botlib.ports import MarketData
 
 __all__ = ["backtest_parser", "cmd_backtest"]
@@ -40,18 +41,14 @@ def backtest_parser(
     bt.add_argument("--cash", type=float, default=100_000.0)
     bt.add_argument("--fee", type=float, default=0.0025, help="taker fee rate")
     bt.add_argument("--slippage-bps", type=float, default=5.0)
-    bt.add_argument(
-        "--stop-band",
-        type=float,
-        default=0.5,
-        metavar="PCT",
-        help="the venue stop's limit, PCT below its stop (default 0.5)",
-    )
-    bt.add_argument(
-        "--no-venue-stop",
-        action="store_true",
-        help="no stop rests at the venue: the bot's own stop, once a cycle",
-    )
+    bt.add_argument("--stop-band", type=float, default=0.5, metavar="PCT",
+                    help="the venue stop's limit, PCT below its stop (default 0.5)")  # fmt: skip
+    bt.add_argument("--no-venue-stop", action="store_true",
+                    help="no stop rests at the venue: the bot's stop, once a cycle")  # fmt: skip
+    bt.add_argument("--position-pct", type=float, metavar="PCT",
+                    help="the asset's position size, %% of equity (default 10)")  # fmt: skip
+    bt.add_argument("--max-position-pct", type=float, metavar="PCT",
+                    help="the cap on one entry, %% of equity (default 25)")  # fmt: skip
     source = bt.add_mutually_exclusive_group()
     source.add_argument("--bars-db", help="replay the bars a bot stored in this database")
     source.add_argument("--bars-csv", help="replay bars from a CSV (time column first)")
@@ -90,6 +87,7 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
         cash=args.cash, fee_rate=args.fee, slippage_bps=args.slippage_bps, directory=folder,
         progress=sys.stderr.isatty(), market=market, llm=llm_config(settings),
         llm_cache=args.llm_cache, stop_band_pct=None if args.no_venue_stop else args.stop_band,
+        sizing=_sizing(args),
     )  # fmt: skip
     _out(f"backtest {result.backtest_id}: {symbol} {args.timeframe} {start:%Y-%m-%d %H:%M}Z .."
          f" {end:%Y-%m-%d %H:%M}Z, {result.analyst} analyst, {result.path} path")  # fmt: skip
@@ -97,6 +95,13 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     _out(table.to_string(index=False, float_format="{:,.4g}".format))
     _out(f"stored in {result.db_path}")
     return 0
+
+
+def _sizing(args: argparse.Namespace) -> Sizing:
+    from botlib.backtest import Sizing
+
+    given = {"position_pct": args.position_pct, "max_position_pct": args.max_position_pct}
+    return Sizing(**{name: value for name, value in given.items() if value is not None})
 
 
 def _backtest_market(args: argparse.Namespace, symbol: str) -> MarketData | None:

@@ -13,13 +13,20 @@ from botlib.backtest.results import (
     list_backtests,
     load_backtest,
 )
-from botlib.backtest.run import LLM_CACHE_DB, default_window, new_backtest_id, run_backtest
+from botlib.backtest.run import (
+    LLM_CACHE_DB,
+    Sizing,
+    default_window,
+    new_backtest_id,
+    run_backtest,
+)
 
 __all__ = [
     "BACKTEST_DIR",
     "LLM_CACHE_DB",
     "TRADE_COLUMNS",
     "BacktestResult",
+    "Sizing",
     "default_window",
     "list_backtests",
     "load_backtest",

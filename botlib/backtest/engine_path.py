@@ -38,12 +38,14 @@ def replay_engine(
     store: Store, market: MarketData, symbol: str, times: list[datetime],
     costs: tuple[float, float, float], analyst: str | Analyst, llm: LlmConfig | None,
     cache: tuple[str, Path], progress: bool = False, protection: Protection | None = None,
+    limits: RiskLimits | None = None,
 ) -> Replay:  # fmt: skip
     """Run one engine cycle per time with the simulated broker; return what the books hold.
 
     `costs`: (cash, fee rate, slippage bps). `cache`: (record | replay, the cache's database)
     for a model analyst; a replay stops at its first cache miss. `protection`: the stop that
-    rests at the simulated venue (None: the bot's own stop, once a cycle).
+    rests at the simulated venue (None: the bot's own stop, once a cycle). `limits`: the
+    account's (the cap on one entry); default the live defaults.
     """
     cash, fee_rate, slippage_bps = costs
     clock = ManualClock(times[0])  # the replay's, and the LLM budget's, day
@@ -53,7 +55,7 @@ def replay_engine(
         broker = SimBroker(store, market, clock, cash=cash, fee_rate=fee_rate,
                            slippage_bps=slippage_bps,
                            fill_timeframe=fill_timeframe(market))  # fmt: skip
-        engine = Engine(market, broker, decider, store, risk=RiskLimits(), clock=clock,
+        engine = Engine(market, broker, decider, store, risk=limits or RiskLimits(), clock=clock,
                         protection=protection)  # fmt: skip
         held, began = 0, time.perf_counter()
         for when in tqdm(times, desc=f"backtest {symbol}", disable=not progress, unit="bar"):

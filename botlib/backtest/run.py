@@ -38,15 +38,16 @@ from botlib.backtest.fast_path import cycle_times, run_fast_backtest
 from botlib.backtest.results import BACKTEST_DIR, BacktestResult, Replay, save_result
 from botlib.clock import floor_time, iso
 from botlib.core.orders.protection import Protection
+from botlib.core.risk import RiskLimits
 from botlib.errors import ConfigError
-from botlib.models import TIMEFRAMES, timeframe_minutes
+from botlib.models import TIMEFRAMES, AssetSettings, timeframe_minutes
 from botlib.ports import Analyst, MarketData
 from botlib.reporting.analytics import metrics
 from botlib.storage.backtests import llm_usage, record_parameters
 from botlib.storage.store import Store
 from botlib.venues.sim import SimMarket
 
-__all__ = ["run_backtest", "new_backtest_id", "default_window", "LLM_CACHE_DB"]
+__all__ = ["run_backtest", "new_backtest_id", "default_window", "LLM_CACHE_DB", "Sizing"]
 
 log = logging.getLogger(__name__)
 LLM_CACHE_DB = BACKTEST_DIR / "llm_cache.db"
@@ -55,6 +56,33 @@ LLM_CACHE_DB = BACKTEST_DIR / "llm_cache.db"
 def new_backtest_id(symbol: str, start: datetime) -> str:
     """Name a run by symbol and start (readable, sortable) plus a random tail (unique)."""
     return f"bt-{symbol.replace('/', '')}-{start:%Y%m%dT%H%M}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How big a run's entries may be: the asset's position size in % of equity (the rules
+    analyst scales it by its confidence) and the account's cap on one entry, in %.
+
+    The defaults are the live ones (`AssetSettings`, `RiskLimits`); `Sizing(100, 100)` lets a
+    strategy go all in (bounded by the cash on hand).
+    """
+
+    position_pct: float = AssetSettings.model_fields["position_size_pct"].default
+    max_position_pct: float = RiskLimits.model_fields["max_position_pct"].default
+
+    def __post_init__(self) -> None:
+        for name in ("position_pct", "max_position_pct"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value <= 100):
+                raise ConfigError(f"{name} must be > 0 and <= 100 (% of equity), got {value!r}")
+
+    def asset(self, symbol: str, timeframe: str) -> AssetSettings:
+        return AssetSettings(symbol=symbol, timeframe=timeframe,
+                             interval_minutes=TIMEFRAMES[timeframe],
+                             position_size_pct=float(self.position_pct))  # fmt: skip
+
+    def limits(self) -> RiskLimits:
+        return RiskLimits(max_position_pct=float(self.max_position_pct))
 
 
 @dataclass(frozen=True)
@@ -74,6 +102,7 @@ class _Run:
     market: MarketData
     times: list[datetime]
     stop_band_pct: float | None = 0.5  # the venue's resting stop; None: the bot's own stop
+    sizing: Sizing = Sizing()
 
     @property
     def protection(self) -> Protection | None:
@@ -95,7 +124,8 @@ class _Run:
             "end": iso(self.end), "timeframe": self.timeframe, "analyst": self.analyst_name,
             "path": self.path, "cash": self.cash, "fee_rate": self.fee_rate,
             "slippage_bps": self.slippage_bps, "market": type(self.market).__name__,
-            "stop_band_pct": self.stop_band_pct,
+            "stop_band_pct": self.stop_band_pct, "position_pct": self.sizing.position_pct,
+            "max_position_pct": self.sizing.max_position_pct,
         } | _rules_entry(self.analyst)  # fmt: skip
 
 
@@ -105,25 +135,14 @@ def _rules_entry(analyst: str | Analyst) -> dict[str, Any]:
 
 
 def run_backtest(
-    symbol: str,
-    start: datetime,
-    end: datetime,
-    *,
-    timeframe: str = "1Min",
-    analyst: str | Analyst = "rules",
-    path: str = "auto",
-    cash: float = 100_000,
-    fee_rate: float = 0.0025,
-    slippage_bps: float = 5,
-    db_path: Path | str | None = None,
-    directory: Path | str | None = None,
-    progress: bool = False,
-    market: MarketData | None = None,
-    llm: LlmConfig | None = None,
-    llm_cache: str = "replay",
-    cache_db: Path | str | None = None,
-    stop_band_pct: float | None = 0.5,
-) -> BacktestResult:
+    symbol: str, start: datetime, end: datetime, *, timeframe: str = "1Min",
+    analyst: str | Analyst = "rules", path: str = "auto", cash: float = 100_000,
+    fee_rate: float = 0.0025, slippage_bps: float = 5, db_path: Path | str | None = None,
+    directory: Path | str | None = None, progress: bool = False,
+    market: MarketData | None = None, llm: LlmConfig | None = None, llm_cache: str = "replay",
+    cache_db: Path | str | None = None, stop_band_pct: float | None = 0.5,
+    sizing: Sizing | None = None,
+) -> BacktestResult:  # fmt: skip
     """Replay `start`..`end` (one cycle per bar, both ends included) and store the report.
 
     `analyst`: "rules", "openai" (engine path, answering from the replay cache in
@@ -134,7 +153,8 @@ def run_backtest(
     goes to `db_path`, else `<directory or data/backtests>/<backtest_id>.db`.
     `stop_band_pct`: each position's stop rests at the simulated venue as a stop_limit with
     its limit this far below (filled intrabar from the market's minute bars, as in the demo);
-    None replays the bot's own stop, checked once a cycle on the bar's low.
+    None replays the bot's own stop, checked once a cycle on the bar's low. `sizing`: the
+    run's position size and cap per entry (`Sizing`; default: the live defaults).
     """
     _validate(symbol, start, end, timeframe, cash, stop_band_pct)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
@@ -142,7 +162,8 @@ def run_backtest(
     market = market or SimMarket()
     times = cycle_times(market, timeframe, start, end)
     run = _Run(new_backtest_id(symbol, start), symbol, start, end, timeframe, analyst, chosen,
-               cash, fee_rate, slippage_bps, market, times, stop_band_pct)  # fmt: skip
+               cash, fee_rate, slippage_bps, market, times, stop_band_pct,
+               sizing or Sizing())  # fmt: skip
     target = _target(run.backtest_id, db_path, directory)
     cache = (llm_cache, Path(cache_db) if cache_db is not None else LLM_CACHE_DB)
     try:
@@ -150,9 +171,8 @@ def run_backtest(
     except BaseException:
         _discard(target)  # a run is stored whole or not at all
         raise
-    log.info("backtest %s (%s path): %d bars in %.1f s (%.0f bars/s), %d trades",
-             run.backtest_id, run.path, result.cycles, result.elapsed_s, result.bars_per_s,
-             len(result.trades))  # fmt: skip
+    log.info("backtest %s (%s path): %d bars in %.1f s, %d trades", run.backtest_id, run.path,
+             result.cycles, result.elapsed_s, len(result.trades))  # fmt: skip
     return result
 
 
@@ -163,7 +183,7 @@ def _replay_and_store(
         _prepare(store, run)
         replay = _fast(run, progress) if run.path == "fast" else replay_engine(
             store, run.market, run.symbol, run.times, run.costs, run.analyst, llm, cache, progress,
-            run.protection,
+            run.protection, run.sizing.limits(),
         )  # fmt: skip
         result = _result(run, target, replay, llm_usage(store))
         save_result(store, result)
@@ -225,8 +245,7 @@ def _prepare(store: Store, run: _Run) -> None:
     """Refuse a used database; record the run's parameters beside its results."""
     if store.cycle_count():
         raise ConfigError(f"{store.path} already holds cycles: a backtest needs a fresh database")
-    store.ensure_asset(run.symbol, timeframe=run.timeframe,
-                       interval_minutes=TIMEFRAMES[run.timeframe])  # fmt: skip
+    store.upsert_asset(run.sizing.asset(run.symbol, run.timeframe))
     record_parameters(store, run.params())
 
 
@@ -235,7 +254,9 @@ def _fast(run: _Run, progress: bool) -> Replay:
                              cash=run.cash, fee_rate=run.fee_rate, slippage_bps=run.slippage_bps,
                              market=run.market, progress=progress,
                              rules=rule_params(run.analyst),
-                             stop_band_pct=run.stop_band_pct)  # fmt: skip
+                             stop_band_pct=run.stop_band_pct,
+                             asset=run.sizing.asset(run.symbol, run.timeframe),
+                             limits=run.sizing.limits())  # fmt: skip
     return Replay(fast.trades, fast.equity, fast.held, fast.elapsed_s)
 
 
