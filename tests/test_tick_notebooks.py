@@ -328,3 +328,34 @@ def test_tick_in_process_flag_archives_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
     with closing(sqlite3.connect(tmp_path / "bot.db")) as conn:
         assert conn.execute("SELECT notebook_path FROM cycles").fetchall() == [(None,)]
+
+
+def test_one_warm_kernel_runs_every_cycle_of_a_tick_and_is_gone_after_it(
+    tmp_path: Path, kernel_env: None
+) -> None:
+    """Three due assets, three archived notebooks, one kernel process; a dead kernel (its
+    process killed between two cycles) is replaced for the next cycle; `close` ends it."""
+    import psutil
+
+    from botlib.app.jupyter.notebook_runs import NotebookRunner
+
+    settings = notebook_settings(tmp_path, tick_notebooks=True)
+    with_assets(settings, "BTC/USD", "SOL/USD", "ETH/USD")
+    with Store(settings.db_path) as store:
+        runner = NotebookRunner(settings, store, ManualClock(T0), T0)
+        try:
+            pids = []
+            for symbol in ("BTC/USD", "SOL/USD"):
+                assert runner.run(symbol).status.value == "ok"
+                pids.append(runner.kernel().provisioner.process.pid)
+            assert pids[0] == pids[1] and psutil.pid_exists(pids[0])  # the same warm kernel
+            os.kill(pids[0], signal.SIGKILL)
+            psutil.Process(pids[0]).wait(10)
+            assert runner.run("ETH/USD").status.value == "ok"  # a new kernel for this one
+            fresh = runner.kernel().provisioner.process.pid
+            assert fresh != pids[0]
+        finally:
+            runner.close()
+        assert not psutil.pid_exists(fresh) or psutil.Process(fresh).status() == "zombie"
+    archived = sorted((tmp_path / "runs").glob("*/*.ipynb"))
+    assert len(archived) == 3

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from botlib.backtest import Sizing
     from botlib.ports import MarketData
 
-__all__ = ["backtest_parser", "cmd_backtest"]
+__all__ = ["backtest_parser", "cmd_backtest", "cmd_sweep", "sweep_parser"]
 
 
 def _out(line: str) -> None:
@@ -112,3 +112,35 @@ def _backtest_market(args: argparse.Namespace, symbol: str) -> MarketData | None
     if args.bars_csv:
         return FrameMarket.from_csv(args.bars_csv, symbol, args.timeframe)
     return None
+
+
+def sweep_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parse_time: Callable[[str], datetime]
+) -> None:
+    sw = sub.add_parser("sweep", help="many rules backtests on Dask (a local cluster by default)")
+    sw.add_argument("--symbol", action="append", required=True, help="repeat for more assets")
+    sw.add_argument("--days", type=float, default=30.0, help="length of the replayed window")
+    sw.add_argument("--end", type=parse_time, help="window end, ISO-8601 UTC (default: now)")
+    sw.add_argument("--timeframe", choices=list(TIMEFRAMES), default="1Min")
+    sw.add_argument("--position-pct", type=float, action="append", metavar="PCT",
+                    help="a position size to sweep (repeat; default 10)")  # fmt: skip
+    sw.add_argument("--scheduler", help="a Dask scheduler, e.g. tcp://host:8786 (default: local)")
+    sw.add_argument("--workers", type=int, help="local cluster size (default: one per core)")
+    sw.add_argument("--out", help="folder for the runs' databases (default: data/backtests)")
+
+
+def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.backtest import BACKTEST_DIR, Sizing, default_window
+    from botlib.backtest.sweep import grid, run_sweep
+
+    period = default_window(args.days, args.timeframe, args.end)
+    sizes = [Sizing(position_pct=p) for p in args.position_pct or []] or [Sizing()]
+    runs = grid([s.upper() for s in args.symbol], [period], timeframes=[args.timeframe],
+                sizings=sizes)  # fmt: skip
+    folder = Path(args.out) if args.out else BACKTEST_DIR
+    result = run_sweep(runs, folder, scheduler=args.scheduler, workers=args.workers,
+                       progress=sys.stderr.isatty())  # fmt: skip
+    shown = ["label", "return_pct", "buy_and_hold_pct", "trades", "max_drawdown_pct", "error"]
+    _out(result.table[shown].to_string(index=False, float_format="{:,.4g}".format))
+    _out(f"{len(result.finished)} runs stored in {folder}; {len(result.failed)} failed")
+    return 1 if len(result.failed) else 0

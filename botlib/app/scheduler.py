@@ -94,6 +94,7 @@ def run_tick(settings: Settings, store: Store, clock: Clock) -> list[CycleReport
     waits = {asset.symbol: skip_reason_in(store, asset, started) for asset in assets}
     tick_id = _start_tick(store, started, sum(w is None for w in waits.values()))
     reports: list[CycleReport] = []
+    runner: AssetRunner | None = None
     try:
         runner = _runner(settings, store, clock, started) if None in waits.values() else None
         for symbol, wait in waits.items():
@@ -102,6 +103,9 @@ def run_tick(settings: Settings, store: Store, clock: Clock) -> list[CycleReport
             else:
                 reports.append(_anchored(store, run_asset(runner, symbol), started))
     finally:
+        close = getattr(runner, "close", None)
+        if close is not None:
+            close()  # the notebook runner's kernel: a fresh one per tick
         _finish_tick(store, tick_id, clock.now(), reports)
         _prune(settings, store, clock.now())
     if any(r.cycle_id != "-" for r in reports):

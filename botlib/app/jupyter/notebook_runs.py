@@ -78,10 +78,16 @@ def notebook_parameters(
 
 
 class NotebookRunner:
-    """Run due assets' cycles through papermill, one kernel per cycle, for a tick.
+    """Run due assets' cycles through papermill for a tick: one warm kernel, one notebook each.
 
-    A setup that cannot trade at all (a missing key) fails in this process first, with the
-    same recorded reason an in-process cycle gives, so no kernel starts for nothing.
+    The tick's first cycle starts its kernel and every later cycle runs its notebook in it
+    (papermill hands the kernel manager to nbclient, which leaves a kernel it does not own
+    running), so a cycle costs its notebook, not a kernel start-up. `close` shuts it down at
+    the tick's end: a fresh kernel per tick, so nothing leaks from one tick to the next. A
+    cycle whose cell raises fails alone (the kernel lives on); one that kills the kernel fails
+    alone too, and the next cycle gets a new kernel. A setup that cannot trade at all (a
+    missing key) fails in this process first, with the same recorded reason an in-process
+    cycle gives, so no kernel starts for nothing.
     """
 
     def __init__(self, settings: Settings, store: Store, clock: Clock, day: datetime) -> None:
@@ -89,6 +95,37 @@ class NotebookRunner:
 
         self.settings, self.store, self.clock, self.day = settings, store, clock, day
         self.in_process = CycleRunner(settings, store, clock)
+        self._km: Any = None  # the tick's kernel manager, made by its first cycle
+
+    def kernel(self) -> Any:
+        """Return the tick's kernel manager; a kernel that died is replaced by a new one.
+
+        An async manager: its client does not block nbclient's event loop, so nbclient's
+        heartbeat check sees a kernel that died mid-cell (a blocking client would wait out the
+        cell timeout).
+        """
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        km = self._km
+        if km is not None and km.has_kernel and not run_sync(km.is_alive)():
+            log.warning("the tick's kernel died; the next cycle starts a new one")
+            run_sync(km.cleanup_resources)()
+            self._km = None
+        if self._km is None:
+            self._km = AsyncKernelManager(kernel_name=self.settings.kernel)
+        return self._km
+
+    def close(self) -> None:
+        """Shut the tick's kernel down (idempotent)."""
+        from jupyter_core.utils import run_sync
+
+        km, self._km = self._km, None
+        if km is not None and km.has_kernel:
+            try:
+                run_sync(km.shutdown_kernel)(now=True)
+            except Exception:  # a kernel already gone: nothing left to stop
+                log.debug("the tick's kernel was already gone", exc_info=True)
 
     def run(self, symbol: str) -> CycleReport:
         """Run the symbol's cycle notebook; a failed notebook fails only this cycle."""
@@ -104,7 +141,8 @@ class NotebookRunner:
         out = archive_path(self.settings.runs_dir, cycle_id, self.day)
         params = notebook_parameters(self.settings, symbol, cycle_id, self.clock)
         try:
-            _execute(cycle_notebook(self.settings), out, params, self.settings.kernel)
+            _execute(cycle_notebook(self.settings), out, params, self.settings.kernel,
+                     self.kernel())  # fmt: skip
         except Exception as exc:
             return self._failed(symbol, cycle_id, now, out, _failure_reason(exc))
         return self._finished(symbol, cycle_id, now, out)
@@ -174,7 +212,49 @@ class NotebookRunner:
         return self.store.get_asset(symbol).analyst or self.settings.resolved_analyst
 
 
-def _execute(notebook: Path, out: Path, params: dict[str, str], kernel: str) -> None:
+_WARM_ENGINE = "botlib-warm-kernel"
+
+
+def _warm_engine() -> str:
+    """Register (once) papermill's nbclient engine, changed to close its kernel client.
+
+    Handed a kernel manager, nbclient leaves the kernel running (it does not own it) and its
+    client connected: papermill's engine drops that client with its sockets open. This one
+    closes them after each notebook, so a tick of many cycles holds one kernel and no
+    abandoned connections.
+    """
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.exceptions import PapermillException
+    from papermill.utils import merge_kwargs, remove_args
+
+    class WarmKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(  # type: ignore[override]
+            cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+            stdout_file: Any = None, stderr_file: Any = None, start_timeout: int = 60,
+            execution_timeout: int | None = None, **kwargs: Any,
+        ) -> Any:  # fmt: skip
+            safe = remove_args(["timeout", "startup_timeout", "input_path"], **kwargs)
+            client = PapermillNotebookClient(nb_man, **merge_kwargs(
+                safe, timeout=execution_timeout, startup_timeout=start_timeout,
+                kernel_name=kernel_name, log=logging.getLogger("papermill"),
+                log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file,
+            ))  # fmt: skip
+            try:
+                return client.execute()
+            finally:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+
+    try:
+        papermill_engines.get_engine(_WARM_ENGINE)
+    except PapermillException:  # not registered yet in this process
+        papermill_engines.register(_WARM_ENGINE, WarmKernelEngine)
+    return _WARM_ENGINE
+
+
+def _execute(notebook: Path, out: Path, params: dict[str, str], kernel: str, km: Any) -> None:
     import papermill
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -186,6 +266,8 @@ def _execute(notebook: Path, out: Path, params: dict[str, str], kernel: str) -> 
         progress_bar=False,
         execution_timeout=CELL_TIMEOUT_S,
         extra_arguments=_KERNEL_ARGS,
+        km=km,
+        engine_name=_warm_engine(),
     )
 
 
