@@ -79,6 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tools.bench_smc
 	$(BIN)/python -m tools.bench_dashboard
 	$(BIN)/python -m tools.bench_backtest
+	$(BIN)/python -m tools.bench_tick
 
 MINUTES ?= 10
 
