@@ -80,6 +80,9 @@ class CycleRunner:
             raise built
         return built
 
+    def close(self) -> None:
+        """Nothing to release: the engines live as long as the runner."""
+
     def run(self, symbol: str, *, force: bool = False, cycle_id: str | None = None) -> CycleReport:
         """Run the symbol's cycle if due (or `force`d); a ConfigError becomes a failed cycle."""
         asset = self.store.get_asset(symbol)

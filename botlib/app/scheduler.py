@@ -49,6 +49,10 @@ class AssetRunner(Protocol):
 
     def run(self, symbol: str) -> CycleReport: ...
 
+    def close(self) -> None:
+        """Release what the runner held for the tick (the notebook runner's kernel)."""
+        ...
+
 
 def lock_path(db_path: Path | str) -> str:
     """Return the tick lock beside the database (an OS lock: a killed tick releases it)."""
@@ -103,9 +107,8 @@ def run_tick(settings: Settings, store: Store, clock: Clock) -> list[CycleReport
             else:
                 reports.append(_anchored(store, run_asset(runner, symbol), started))
     finally:
-        close = getattr(runner, "close", None)
-        if close is not None:
-            close()  # the notebook runner's kernel: a fresh one per tick
+        if runner is not None:
+            runner.close()  # the notebook runner's kernel: a fresh one per tick
         _finish_tick(store, tick_id, clock.now(), reports)
         _prune(settings, store, clock.now())
     if any(r.cycle_id != "-" for r in reports):

@@ -23,7 +23,7 @@ from botlib.core.failpoints import failpoint
 from botlib.core.log_tags import log_context
 from botlib.core.orders.execution import Executor
 from botlib.core.orders.exits import Exits, exit_reason
-from botlib.core.orders.protection import Protection, Protector
+from botlib.core.orders.protection import Protection
 from botlib.core.orders.reconcile import reconcile
 from botlib.core.reflection import reflect_pending
 from botlib.core.risk import RiskLimits, RiskVerdict, check, trading_status
@@ -99,11 +99,8 @@ class Engine:
         self.clock = clock or SystemClock()
         self.executor = Executor(broker, store)
         self.alerts = alerts
-        self.protector = (
-            None if protection is None
-            else Protector(broker, store, self.executor, protection, alerts)
-        )  # fmt: skip
-        self.exits = Exits(broker, self.executor, self.protector, alerts)
+        self.exits = Exits.on_venue(broker, store, self.executor, protection, alerts)
+        self.protector = self.exits.protector
         self.limit_expiry_bars = limit_expiry_bars
         self.watch = CycleAlerts(store, alerts, failure_alert_after)
 

@@ -100,6 +100,7 @@ class SimBroker:
         self.store, self.market, self.clock = store, market, clock
         self.fee_rate, self.slippage = fee_rate, slippage_bps / 10_000
         self.fill_timeframe = fill_timeframe
+        self._settled_at: datetime | None = None
         store.open_sim_account(cash, clock.now())
 
     def positions(self) -> list[Position]:
@@ -205,10 +206,17 @@ class SimBroker:
         self.store.set_sim_books(self.store.sim_cash() + fill.cash_change, symbol, new_qty, new_avg)
 
     def _settle(self) -> None:
-        """Match every resting order against the bars that closed since it was last matched."""
+        """Match every resting order against the bars that closed since it was last matched.
+
+        Once per clock reading: a cycle reads the broker several times at one (simulated) now,
+        and an order placed at that now has no closed bar to meet yet.
+        """
         now = self.clock.now()
+        if now == self._settled_at:
+            return
         for row in self.store.open_sim_orders(None):
             self._match(row, now)
+        self._settled_at = now
 
     def _match(self, row: dict[str, Any], now: datetime) -> None:
         minutes = timeframe_minutes(self.fill_timeframe)

@@ -21,8 +21,9 @@ from typing import Any
 
 from botlib.clock import parse_time
 from botlib.core.orders.execution import Executor
-from botlib.core.orders.protection import Protector
+from botlib.core.orders.protection import Protection, Protector
 from botlib.ports import AlertSink, Broker
+from botlib.storage.store import Store
 
 __all__ = ["Exits", "exit_reason", "hit"]
 
@@ -78,6 +79,18 @@ class Exits:
     ) -> None:
         self.broker, self.executor = broker, executor
         self.protector, self.alerts = protector, alerts
+
+    @classmethod
+    def on_venue(
+        cls, broker: Broker, store: Store, executor: Executor, protection: Protection | None,
+        alerts: AlertSink | None = None,
+    ) -> Exits:  # fmt: skip
+        """The exits of an engine or a guard: with a `Protector` when stops rest at the venue
+        (`protection`), else the bot's own stop only."""
+        protector = (
+            None if protection is None else Protector(broker, store, executor, protection, alerts)
+        )
+        return cls(broker, executor, protector, alerts)
 
     def action(self, symbol: str, reached: str | None, price: float) -> str | None:
         """Turn a reached stop or target into what the bot does now (None: nothing).

@@ -20,7 +20,7 @@ from botlib.clock import floor_time
 from botlib.core.log_tags import log_context
 from botlib.core.orders.execution import Executor
 from botlib.core.orders.exits import Exits, hit
-from botlib.core.orders.protection import Protection, Protector
+from botlib.core.orders.protection import Protection
 from botlib.core.orders.reconcile import reconcile
 from botlib.errors import BotlibError
 from botlib.features.indicators import checked_price
@@ -65,11 +65,8 @@ class Guard:
     ) -> None:
         self.market, self.broker, self.store = market, broker, store
         self.executor = Executor(broker, store)
-        self.protector = (
-            None if protection is None
-            else Protector(broker, store, self.executor, protection, alerts)
-        )  # fmt: skip
-        self.exits = Exits(broker, self.executor, self.protector, alerts)
+        self.exits = Exits.on_venue(broker, store, self.executor, protection, alerts)
+        self.protector = self.exits.protector
 
     def watched(self) -> list[AssetSettings]:
         """Assets with a position, a pending order or a fee still to post (what needs a look)."""
