@@ -224,6 +224,32 @@ def test_asian_range_runs_during_the_session_then_holds() -> None:
     assert r["asia_high"].iloc[2:].tolist() == [5, 5, 5, 6, 6, 6]
 
 
+def _asian_range_by_groupby(df: pd.DataFrame) -> pd.DataFrame:
+    """The first implementation (pandas groupby per session): the reference for the faster one."""
+    hours = np.asarray(df.index.tz_convert("America/New_York").hour)
+    inside = (hours >= 20) & (hours < 24)
+    session = pd.Series(np.cumsum(inside & ~np.concatenate(([False], inside[:-1]))), df.index)
+    high = df["high"].where(inside).groupby(session).cummax()
+    low = df["low"].where(inside).groupby(session).cummin()
+    return pd.DataFrame(
+        {"asia_high": high.where(inside).ffill(), "asia_low": low.where(inside).ffill()},
+        index=df.index,
+    ).astype(float)
+
+
+@pytest.mark.parametrize(("start", "freq"), [("2026-03-01", "15min"), ("2026-10-20", "7min")])
+def test_asian_range_equals_the_groupby_reference_across_dst(start: str, freq: str) -> None:
+    rng = np.random.default_rng(7)
+    idx = pd.date_range(start, periods=6000, freq=freq, tz="UTC")  # over a clock change
+    close = 100 + np.cumsum(rng.normal(0, 1, len(idx)))
+    f = pd.DataFrame({"open": close, "high": close + rng.random(len(idx)),
+                      "low": close - rng.random(len(idx)), "close": close}, index=idx)  # fmt: skip
+    f = f.drop(f.index[rng.random(len(idx)) < 0.1])  # gaps inside and between sessions
+    ours = asian_range(f)
+    pd.testing.assert_frame_equal(ours, _asian_range_by_groupby(f), check_exact=True)
+    assert ours["asia_high"].notna().mean() > 0.9
+
+
 # --- properties and robustness ----------------------------------------------------------------
 @settings(max_examples=40, deadline=None)
 @given(frame_and_cut(max_n=300))

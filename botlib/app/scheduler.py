@@ -138,7 +138,7 @@ def _anchored(store: Store, report: CycleReport, started: datetime) -> CycleRepo
     """
     if report.cycle_id != "-":
         with contextlib.suppress(UnknownSymbolError):  # deleted while its cycle ran
-            store.update_asset(report.symbol, last_cycle_at=started)
+            store.mark_cycle(report.symbol, started)
     return report
 
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from botlib.analysts.factory import LlmConfig, build_analyst
 from botlib.analysts.llm import CacheMode
+from botlib.backtest.block_features import BlockFeatures
 from botlib.backtest.results import TRADE_COLUMNS, Replay, equity_series
 from botlib.backtest.venue_stop import fill_timeframe
 from botlib.clock import ManualClock
@@ -32,6 +33,8 @@ from botlib.storage.store import Store
 from botlib.venues.sim import SimBroker
 
 __all__ = ["replay_engine"]
+
+_BATCH = 500  # cycles per commit
 
 
 def replay_engine(
@@ -55,15 +58,23 @@ def replay_engine(
         broker = SimBroker(store, market, clock, cash=cash, fee_rate=fee_rate,
                            slippage_bps=slippage_bps,
                            fill_timeframe=fill_timeframe(market))  # fmt: skip
+        features = BlockFeatures(market, store, symbol, store.get_asset(symbol).timeframe, times)
         engine = Engine(market, broker, decider, store, risk=limits or RiskLimits(), clock=clock,
-                        protection=protection)  # fmt: skip
+                        protection=protection, features=features)  # fmt: skip
         held, began = 0, time.perf_counter()
-        for when in tqdm(times, desc=f"backtest {symbol}", disable=not progress, unit="bar"):
-            clock.set(when)
-            engine.run_cycle(symbol)
-            held += broker.position(symbol) is not None
-            if replaying:
-                _refuse_cache_miss(store, when)
+        with tqdm(total=len(times), desc=f"backtest {symbol}", disable=not progress,
+                  unit="bar") as bar:  # fmt: skip
+            for first in range(0, len(times), _BATCH):
+                # One commit per batch: the run's own file, discarded whole if the run fails;
+                # each cycle's writes nest in it as they would commit live.
+                with store.transaction():
+                    for when in times[first : first + _BATCH]:
+                        clock.set(when)
+                        engine.run_cycle(symbol)
+                        held += broker.position(symbol) is not None
+                        if replaying:
+                            _refuse_cache_miss(store, when)
+                bar.update(min(_BATCH, len(times) - first))
         elapsed = time.perf_counter() - began
     trades = pd.DataFrame(replayed_trades(store, TRADE_COLUMNS), columns=TRADE_COLUMNS)
     snaps = replayed_equity(store)

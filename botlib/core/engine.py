@@ -7,7 +7,6 @@ demo, the tests and (later) backtests and Alpaca runs share this exact code path
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ import pandas as pd
 
 from botlib.clock import SystemClock, iso
 from botlib.core.cycle_alerts import CycleAlerts
+from botlib.core.cycle_features import FeatureSource, LiveFeatures
 from botlib.core.decision_checks import decision_problem
 from botlib.core.due import skip_reason, skip_reason_in
 from botlib.core.failpoints import failpoint
@@ -27,15 +27,8 @@ from botlib.core.orders.protection import Protection
 from botlib.core.orders.reconcile import reconcile
 from botlib.core.reflection import reflect_pending
 from botlib.core.risk import RiskLimits, RiskVerdict, check, trading_status
-from botlib.errors import BotlibError, DataError, StaleDataError
-from botlib.features.indicators import (
-    INDICATOR_COLUMNS,
-    add_indicators,
-    checked_price,
-    validate_bars,
-)
-from botlib.features.smc.summary import smc_features, summary
-from botlib.features.window import window_length, window_start
+from botlib.errors import BotlibError, StaleDataError
+from botlib.features.indicators import checked_price
 from botlib.models import (
     TIMEFRAMES,
     Action,
@@ -92,9 +85,12 @@ class Engine:
         failure_alert_after: int = 3,
         protection: Protection | None = None,
         limit_expiry_bars: int = 3,
+        features: FeatureSource | None = None,
     ) -> None:
-        """`protection` None: no stop rests at the venue (the bot's own stop, once a cycle)."""
+        """`protection` None: no stop rests at the venue (the bot's own stop, once a cycle).
+        `features`: where a cycle's features come from (default: computed per cycle, live)."""
         self.market, self.broker, self.analyst, self.store = market, broker, analyst, store
+        self.source = features or LiveFeatures(market, store)
         self.risk = risk or RiskLimits()
         self.clock = clock or SystemClock()
         self.executor = Executor(broker, store)
@@ -131,7 +127,7 @@ class Engine:
         with log_context(cycle_id, symbol):
             report = self._guarded(cycle_id, asset, now)
             log.info("cycle %s", report.summary())
-        self.store.update_asset(symbol, last_cycle_at=now)
+        self.store.mark_cycle(symbol, now)
         return report
 
     def _guarded(self, cycle_id: str, asset: AssetSettings, now: datetime) -> CycleReport:
@@ -153,7 +149,7 @@ class Engine:
         return CycleReport(cycle_id, symbol, CycleStatus.FAILED, reason=why)
 
     def _run(self, cycle_id: str, asset: AssetSettings, now: datetime) -> CycleReport:
-        bars = self._features(asset, now)
+        bars = self.source.features(asset, now)
         bar_time = bars.index[-1].to_pydatetime()
         # a NaN/inf/zero price must fail the cycle before exits, sizing or the broker see it
         price = checked_price(asset.symbol, self.market.latest_price(asset.symbol, now))
@@ -166,7 +162,7 @@ class Engine:
         if asset.paused:
             note = "paused: no new decisions; stop-loss and take-profit still watched"
             return self._finish(cycle_id, asset.symbol, now, bar_time, _Outcome("PAUSED", note))
-        smc = summary(bars, features=smc_features(bars))
+        smc = self.source.summary(bars)
         context = MarketContext(
             asset.symbol, now, bars, asset, self.broker.account(), position, price, smc
         )
@@ -176,23 +172,6 @@ class Engine:
         decision_id = self._log_decision(cycle_id, context, result, called_at)
         failpoint("cycle.after_decision")
         return self._act(cycle_id, asset, context, result.decision, decision_id, bar_time)
-
-    def _features(self, asset: AssetSettings, now: datetime) -> pd.DataFrame:
-        minutes = TIMEFRAMES[asset.timeframe]
-        bars = self.market.bars(asset.symbol, asset.timeframe, now, window_length(now, minutes))
-        validate_bars(bars)
-        width = timedelta(minutes=minutes)
-        if bars.index[-1] + width < now - 3 * width:
-            raise StaleDataError(f"stale data: last bar {bars.index[-1]:%Y-%m-%d %H:%M}Z")
-        self.store.save_new_bars(asset.symbol, asset.timeframe, bars)
-        bars = bars[
-            bars.index >= window_start(bars.index[-1], minutes)
-        ]  # see botlib.features.window
-        features = add_indicators(bars)
-        last = features.iloc[-1][list(INDICATOR_COLUMNS)]
-        if not all(math.isfinite(float(v)) for v in last):
-            raise DataError("indicators are not defined on the last bar (too little history)")
-        return features
 
     def _enforce_exits(
         self,

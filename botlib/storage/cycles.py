@@ -24,13 +24,13 @@ class CycleTables(StoreBase):
     def start_cycle(self, cycle_id: str, symbol: str, started: datetime, **fields: Any) -> None:
         row = {"id": cycle_id, "symbol": symbol, "started_at": iso(started), "status": "running"}
         with self.transaction():
-            self.db.table("cycles").insert(row | fields)
+            self.insert_row("cycles", row | fields)
 
     def finish_cycle(self, cycle_id: str, finished: datetime, **fields: Any) -> None:
         """Close a cycle's row; its texts are scrubbed (a reason can quote an echoed key)."""
         fields = {k: jsonable(v) for k, v in fields.items()}
         with self.transaction():
-            self.db.table("cycles").update(cycle_id, fields | {"finished_at": iso(finished)})
+            self.update_row("cycles", ("id", cycle_id), fields | {"finished_at": iso(finished)})
 
     def fail_running_cycles(self, symbol: str, now: datetime) -> int:
         """Mark cycles left `running` by a killed process as failed, saying how far each got.
@@ -62,19 +62,19 @@ class CycleTables(StoreBase):
         if sent:
             orders = ", ".join(r["client_order_id"] for r in sent)
             return f"with order {orders} in flight (reconciliation resolves it)"
-        if self.db.table("ai_decision_logs").count_where("cycle_id = ?", [cycle_id]):
+        if self.rows("SELECT 1 FROM ai_decision_logs WHERE cycle_id = ? LIMIT 1", [cycle_id]):
             return "after the decision, before any order"
         return "before the decision"
 
     def log_decision(self, record: dict[str, Any]) -> int:
         record = {k: jsonable(v) for k, v in record.items()}
         with self.transaction():
-            return int(self.db.table("ai_decision_logs").insert(record).last_pk)  # type: ignore[arg-type]
+            return self.insert_row("ai_decision_logs", record)
 
     def add_reflection(self, record: dict[str, Any]) -> int:
         record = {k: jsonable(v) for k, v in record.items()}
         with self.transaction():
-            return int(self.db.table("ai_reflections").insert(record).last_pk)  # type: ignore[arg-type]
+            return self.insert_row("ai_reflections", record)
 
     def cycle(self, cycle_id: str) -> dict[str, Any] | None:
         """Return the cycle's row, or None when no such cycle was started."""

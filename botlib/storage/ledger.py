@@ -21,7 +21,7 @@ class LedgerTables(StoreBase):
         if existing:
             return int(existing["id"])
         with self.transaction():
-            return int(self.db.table("trades").insert(record).last_pk)  # type: ignore[arg-type]
+            return self.insert_row("trades", record)
 
     def trade_by_client_id(self, client_order_id: str) -> dict[str, Any] | None:
         found = self.rows("SELECT * FROM trades WHERE client_order_id = ?", [client_order_id])
@@ -36,14 +36,16 @@ class LedgerTables(StoreBase):
     def correct_fee(self, trade_id: int, fee: float, realized_pnl: float | None) -> None:
         """Book the fee the venue has now charged (and a sell's P&L net of it)."""
         with self.transaction():
-            self.db.table("trades").update(
-                trade_id, {"fee": fee, "realized_pnl": realized_pnl, "fee_pending": 0}
+            self.update_row(
+                "trades",
+                ("id", trade_id),
+                {"fee": fee, "realized_pnl": realized_pnl, "fee_pending": 0},
             )
 
     def add_intent(self, record: dict[str, Any]) -> None:
         """Write an order down (status pending) before it is sent; a rerun's intent replaces it."""
         with self.transaction():
-            self.db.table("order_intents").insert(record | {"status": "pending"}, replace=True)
+            self.insert_row("order_intents", record | {"status": "pending"}, on_conflict="replace")
 
     def resolve_intent(self, client_order_id: str, status: str, now: datetime, detail: str) -> None:
         with self.transaction():
@@ -109,11 +111,13 @@ class LedgerTables(StoreBase):
             if fields is None:
                 self.db.execute("DELETE FROM positions WHERE symbol = ?", [symbol])
             else:
-                self.db.table("positions").upsert({"symbol": symbol} | fields, pk="symbol")
+                self.insert_row(
+                    "positions", {"symbol": symbol} | fields, on_conflict="upsert:symbol"
+                )
 
     def add_equity_snapshot(self, record: dict[str, Any]) -> None:
         with self.transaction():
-            self.db.table("equity_snapshots").insert(record)
+            self.insert_row("equity_snapshots", record)
 
     def realized_pnl(self, symbol: str) -> float:
         row = self.rows(
@@ -144,7 +148,7 @@ class LedgerTables(StoreBase):
     def add_reconciliation(self, record: dict[str, Any]) -> None:
         """Record one correction reconciliation made (what the DB and the broker said)."""
         with self.transaction():
-            self.db.table("reconciliations").insert(record)
+            self.insert_row("reconciliations", record)
 
     def peak_equity(self) -> float | None:
         """Return the highest equity ever snapshotted (indexed: one seek)."""

@@ -34,7 +34,7 @@ class OperationsTables(StoreBase):
     # alerts --------------------------------------------------------------------------------
     def add_alert(self, row: dict[str, Any]) -> int:
         with self.transaction():
-            return int(self.db.table("alerts").insert(row).last_pk)  # type: ignore[arg-type]
+            return self.insert_row("alerts", row)
 
     def set_alert_delivery(self, alert_id: int, delivery: str) -> None:
         with self.transaction():
@@ -57,7 +57,7 @@ class OperationsTables(StoreBase):
     # operator_actions ----------------------------------------------------------------------
     def add_operator_action(self, row: dict[str, Any]) -> int:
         with self.transaction():
-            return int(self.db.table("operator_actions").insert(row).last_pk)  # type: ignore[arg-type]
+            return self.insert_row("operator_actions", row)
 
     def operator_actions(self, limit: int = 20) -> list[dict[str, Any]]:
         """Return the latest operator actions, newest first (insertion order)."""
@@ -66,7 +66,7 @@ class OperationsTables(StoreBase):
     # ticks: the scheduler's heartbeat ------------------------------------------------------
     def start_tick(self, row: dict[str, Any]) -> int:
         with self.transaction():
-            return int(self.db.table("ticks").insert(row).last_pk)  # type: ignore[arg-type]
+            return self.insert_row("ticks", row)
 
     def finish_tick(self, tick_id: int, fields: dict[str, Any]) -> None:
         with self.transaction():

@@ -339,13 +339,10 @@ def _ticks(db: Database) -> None:
 
 @migrations()
 def m006_order_intents(db: Database) -> None:
-    """Write every order down before the broker hears of it (a write-ahead log of orders).
-
-    A process killed between the broker's answer and the booking leaves a `pending` intent;
-    the next cycle's reconciliation looks the order up by its client id and books the fill
-    with the cycle, decision, stops and P&L it belonged to (instead of adopting an unknown
-    position with default stops), or marks it `not_sent`.
-    """
+    """Write every order down before the broker hears of it (a write-ahead log of orders): a
+    process killed between the broker's answer and the booking leaves a `pending` intent, and
+    the next reconciliation books the fill with its cycle, decision, stops and P&L, or marks it
+    `not_sent`."""
     db.table("order_intents").create(
         {
             "client_order_id": str,
@@ -373,14 +370,10 @@ def m006_order_intents(db: Database) -> None:
 
 @migrations()
 def m007_resting_orders(db: Database) -> None:
-    """Orders that rest at the venue: protective stop_limit sells and limit entries.
-
-    An intent now says what kind of order it is and, for a resting one, its prices and expiry
-    (a protective stop: the entry it protects and its revision); it stays `pending` while the
-    order rests and is booked when it fills (however many cycles later) or closed as
-    `canceled` / `expired`. The simulated venue keeps the same fields and the minute up to
-    which it has matched a resting order (`checked_to`).
-    """
+    """Orders that rest at the venue (protective stop_limit sells, limit entries): an intent
+    says its kind, prices, expiry (a stop: the entry it protects, its revision); it stays
+    `pending` while it rests, is booked when it fills or closed `canceled` / `expired`. The
+    simulated venue keeps the same, and the minute it has matched up to (`checked_to`)."""
     columns: dict[str, list[tuple[str, type]]] = {
         "order_intents": [("order_type", str), ("limit_price", float), ("stop_price", float),
                           ("expires_at", str), ("entry_trade_id", int), ("revision", int)],
@@ -393,3 +386,13 @@ def m007_resting_orders(db: Database) -> None:
         for name, kind in added:
             db.table(table).add_column(name, kind)
     db.table("sim_orders").create_index(["status"])
+
+
+@migrations()
+def m008_hot_path_indexes(db: Database) -> None:
+    """Index every cycle's reads, so a cycle's cost does not grow with its history (the check
+    for cycles left `running` scanned every cycle ever run: 0.3 ms a cycle after 3,500)."""
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS idx_cycles_running ON cycles(symbol) WHERE status = 'running'"
+    )
+    db.table("trades").create_index(["symbol", "fee_pending"], if_not_exists=True)

@@ -62,11 +62,11 @@ class SimBooks(StoreBase):
 
     def update_sim_order(self, order_id: str, fields: dict[str, Any]) -> None:
         with self.transaction():
-            self.db.table("sim_orders").update(order_id, fields)
+            self.update_row("sim_orders", ("id", order_id), fields)
 
     def add_sim_order(self, record: dict[str, Any]) -> None:
         """Insert a simulated order (inside the caller's transaction, with its fill's books)."""
-        self.db.table("sim_orders").insert(record)
+        self.insert_row("sim_orders", record)
 
     def set_sim_books(self, cash: float, symbol: str, qty: float, avg: float) -> None:
         """Set the account's cash and one position (dust under $0.000001 of cost closes it)."""
@@ -74,6 +74,8 @@ class SimBooks(StoreBase):
         if qty * avg < 1e-6:
             self.db.execute("DELETE FROM sim_positions WHERE symbol = ?", [symbol])
         else:
-            self.db.table("sim_positions").upsert(
-                {"symbol": symbol, "qty": qty, "avg_entry_price": avg}, pk="symbol"
+            self.insert_row(
+                "sim_positions",
+                {"symbol": symbol, "qty": qty, "avg_entry_price": avg},
+                on_conflict="upsert:symbol",
             )

@@ -22,8 +22,12 @@ from botlib.storage.ledger import LedgerTables
 from botlib.storage.operations import OperationsTables
 from botlib.storage.sim_books import SimBooks
 
-__all__ = ["Store"]
+__all__ = ["Store", "BAR_COLUMNS", "BAR_UPSERT"]
 
+_BAR_KEY = ("symbol", "timeframe", "ts")
+_BAR_COLUMNS = ("open", "high", "low", "close", "volume")
+BAR_COLUMNS = _BAR_KEY + _BAR_COLUMNS  # a `market_data` row, in `insert_rows` order
+BAR_UPSERT = "upsert:" + ",".join(_BAR_KEY)
 _ASSET_FIELDS = set(AssetSettings.model_fields) - {"symbol"}
 
 
@@ -34,11 +38,11 @@ class Store(CycleTables, LedgerTables, OperationsTables, SimBooks):
         record = asset.model_dump()
         record["paused"] = int(asset.paused)
         record["last_cycle_at"] = iso(asset.last_cycle_at)
-        existing = self.db.table("trading_assets").count_where("symbol = ?", [asset.symbol])
+        existing = self.rows("SELECT 1 FROM trading_assets WHERE symbol = ?", [asset.symbol])
         if not existing:
             record["created_at"] = iso(datetime.now(UTC))
         with self.transaction():
-            self.db.table("trading_assets").upsert(record, pk="symbol")
+            self.insert_row("trading_assets", record, on_conflict="upsert:symbol")
 
     def ensure_asset(self, symbol: str, **defaults: Any) -> AssetSettings:
         """Return the asset's settings, creating the row with `defaults` if it is new."""
@@ -67,28 +71,28 @@ class Store(CycleTables, LedgerTables, OperationsTables, SimBooks):
         self.upsert_asset(updated)
         return updated
 
+    def mark_cycle(self, symbol: str, at: datetime) -> None:
+        """Record when the asset's last cycle ran (the due check's clock): one UPDATE, where
+        `update_asset` revalidates the whole row."""
+        if at.tzinfo is None:
+            raise ValueError("last_cycle_at must be timezone-aware (UTC)")
+        with self.transaction():
+            self.update_row("trading_assets", ("symbol", symbol), {"last_cycle_at": iso(at)})
+
     def ensure_assets(self, symbols: Iterable[str], **defaults: Any) -> None:
         """Create missing `trading_assets` rows (existing rows keep their settings)."""
         for symbol in symbols:
             self.ensure_asset(symbol, **defaults)
 
     def save_bars(self, symbol: str, timeframe: str, bars: pd.DataFrame) -> int:
-        records = [
-            {
-                "symbol": symbol,
-                "timeframe": timeframe,
-                "ts": iso(ts.to_pydatetime()),
-                "open": float(row.open),
-                "high": float(row.high),
-                "low": float(row.low),
-                "close": float(row.close),
-                "volume": float(row.volume),
-            }
-            for ts, row in zip(bars.index, bars.itertuples(index=False), strict=True)
-        ]
+        """Store bars (a stored bar with the same time is replaced)."""
+        ohlcv = tuple(bars.columns) == _BAR_COLUMNS  # selecting columns costs ~0.1 ms
+        values = (bars if ohlcv else bars[list(_BAR_COLUMNS)]).to_numpy(dtype=float).tolist()
+        stamps = [iso(ts) for ts in bars.index.to_pydatetime()]
+        rows = [(symbol, timeframe, ts, *v) for ts, v in zip(stamps, values, strict=True)]
         with self.transaction():
-            self.db.table("market_data").upsert_all(records, pk=("symbol", "timeframe", "ts"))
-        return len(records)
+            self.insert_rows("market_data", BAR_COLUMNS, rows, BAR_UPSERT)
+        return len(rows)
 
     def load_bars(self, symbol: str, timeframe: str, limit: int | None = 500) -> pd.DataFrame:
         """Return the newest `limit` stored bars (None: all of them), oldest first."""
@@ -103,13 +107,18 @@ class Store(CycleTables, LedgerTables, OperationsTables, SimBooks):
         )
         return frame.iloc[::-1]
 
-    def save_new_bars(self, symbol: str, timeframe: str, bars: pd.DataFrame) -> int:
-        """Store the bars newer than the newest stored one (a cycle's window overlaps the last)."""
+    def newest_bar(self, symbol: str, timeframe: str) -> pd.Timestamp | None:
+        """The open time of the newest stored bar (None: none stored)."""
         newest = self.rows(
             "SELECT max(ts) AS ts FROM market_data WHERE symbol = ? AND timeframe = ?",
             [symbol, timeframe],
         )[0]["ts"]
-        fresh = bars if newest is None else bars[bars.index > pd.Timestamp(newest)]
+        return None if newest is None else pd.Timestamp(newest)
+
+    def save_new_bars(self, symbol: str, timeframe: str, bars: pd.DataFrame) -> int:
+        """Store the bars newer than the newest stored one (a cycle's window overlaps the last)."""
+        newest = self.newest_bar(symbol, timeframe)
+        fresh = bars if newest is None else bars[bars.index > newest]
         return self.save_bars(symbol, timeframe, fresh) if len(fresh) else 0
 
     def record_failed_cycle(
@@ -122,7 +131,7 @@ class Store(CycleTables, LedgerTables, OperationsTables, SimBooks):
         self.fail_running_cycles(symbol, now)
         self.start_cycle(cycle_id, symbol, now, **fields)
         self.finish_cycle(cycle_id, now, status="failed", reason=reason, error=error)
-        self.update_asset(symbol, last_cycle_at=now)
+        self.mark_cycle(symbol, now)
 
 
 def _asset(row: dict[str, Any]) -> AssetSettings:

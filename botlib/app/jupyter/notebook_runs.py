@@ -179,7 +179,7 @@ class NotebookRunner:
         else:  # the kernel died mid-cycle: say how far it got
             reason = f"{reason}; interrupted {store.cycle_stage(cycle_id)}"
             store.finish_cycle(cycle_id, finished, status="failed", reason=reason, error="notebook")
-            store.update_asset(symbol, last_cycle_at=now)  # retried next interval
+            store.mark_cycle(symbol, now)  # retried next interval
         self._link(cycle_id, out)
         failure_watch(self.settings, store).after_failure(symbol, finished, cycle_id)
         details = {"error": "notebook"}

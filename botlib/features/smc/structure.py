@@ -105,10 +105,12 @@ def _blocks(open_, close, high, low, direction, swing_pos):  # type: ignore[no-u
 
 
 def order_blocks(
-    df: pd.DataFrame, length: int = 5, swings_df: pd.DataFrame | None = None, capacity: int = 50
-) -> pd.DataFrame:
+    df: pd.DataFrame, length: int = 5, swings_df: pd.DataFrame | None = None, capacity: int = 50,
+    structure_df: pd.DataFrame | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Return `ob` (+1/-1 on the breaking bar), `ob_top`, `ob_bottom`, `ob_pos`, `ob_mitigated`
     and the nearest active blocks: `bull_ob_top/bottom` (below), `bear_ob_top/bottom` (above).
+    `structure_df`: `market_structure(df, length)` when the caller has it already.
 
     >>> idx = pd.date_range("2026-01-01", periods=8, freq="h", tz="UTC")
     >>> df = pd.DataFrame({"open": [1, 2, 5, 3.5, 2.5, 3, 5, 7.0],
@@ -119,7 +121,7 @@ def order_blocks(
     [1.0, 4.0, 2.6, 1.9]
     """
     s = _swings(df, length, swings_df)
-    ms = market_structure(df, length, swings_df=s)
+    ms = market_structure(df, length, swings_df=s) if structure_df is None else structure_df
     direction = (ms["bos"] + ms["choch"]).to_numpy(dtype=np.int64)
     o, h, lo, c = (df[k].to_numpy(dtype=float) for k in ("open", "high", "low", "close"))
     ob, ob_pos, top, bottom = _blocks(o, c, h, lo, direction, ms["broken_swing_pos"].to_numpy())

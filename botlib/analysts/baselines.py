@@ -1,0 +1,61 @@
+"""Baseline analysts: the textbook strategies an AI analyst has to beat.
+
+`SmaCross` buys when the fast simple moving average of the closes crosses above the slow one
+and sells when it crosses back: the strategy every backtesting library shows first, so the
+engine path can be measured against one (`make bench` runs it beside backtesting.py). It is also
+the smallest example of a custom analyst: a `name`, `decide` (context in, `Decision` out) and
+`reflect`; pass an instance to `run_backtest(analyst=...)` or the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botlib.models import Action, Decision
+from botlib.ports import AnalystResult, CallRecord, MarketContext, ReflectionResult, TradeReview
+
+__all__ = ["SmaCross"]
+
+
+@dataclass
+class SmaCross:
+    """BUY all in (`size_pct` of equity, the risk gate's cap still applies) on a golden cross of
+    SMA(`fast`) over SMA(`slow`) of the closes; SELL on the death cross; HOLD otherwise."""
+
+    fast: int = 10
+    slow: int = 30
+    size_pct: float = 100.0
+    name: str = "sma_cross"
+
+    def decide(self, context: MarketContext) -> AnalystResult:
+        close = context.bars["close"].to_numpy(dtype=float)
+        action, why = Action.HOLD, "no crossing"
+        if len(close) > self.slow:
+            now = close[-self.fast :].mean() - close[-self.slow :].mean()
+            before = close[-self.fast - 1 : -1].mean() - close[-self.slow - 1 : -1].mean()
+            if now > 0 >= before:
+                action, why = Action.BUY, f"SMA({self.fast}) crossed above SMA({self.slow})"
+            elif now < 0 <= before:
+                action, why = Action.SELL, f"SMA({self.fast}) crossed below SMA({self.slow})"
+        else:
+            why = f"fewer than {self.slow + 1} bars"
+        decision = Decision(
+            symbol=context.symbol,
+            action=action,
+            confidence=0.0 if action is Action.HOLD else 1.0,
+            position_size_pct=self.size_pct if action is Action.BUY else 0.0,
+            reasoning=f"{action.value}: {why}",
+        )
+        model = f"sma-{self.fast}-{self.slow}"
+        return AnalystResult(decision, self.name, model, call=CallRecord(output_mode="rules"))
+
+    def reflect(self, review: TradeReview) -> ReflectionResult:
+        """A one-line review: a baseline has nothing to learn."""
+        return ReflectionResult(
+            summary=review.describe(),
+            what_worked="the crossing" if review.realized_pnl > 0 else "fees and limits held",
+            what_failed="nothing material" if review.realized_pnl > 0 else "a false crossing",
+            suggestions=[],
+            analyst=self.name,
+            call=CallRecord(output_mode="rules"),
+        )
