@@ -74,7 +74,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix botlib tests tools
 	$(BIN)/ruff format botlib tests tools
 
-bench: $(STAMP)
+# backtesting.py is the backtest benchmark's reference: a bench-only extra.
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m tools.bench
 	$(BIN)/python -m tools.bench_smc
 	$(BIN)/python -m tools.bench_dashboard

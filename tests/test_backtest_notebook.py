@@ -41,7 +41,8 @@ def test_papermill_runs_the_backtest_and_nbval_reproduces_it(
 ) -> None:
     before = repo_data()
     out, db_dir = tmp_path / "backtest.ipynb", tmp_path / "backtests"
-    params = {"symbol": "SOL/USD", "days": "1", "timeframe": "15Min", "db_dir": str(db_dir)}
+    params = {"symbol": "SOL/USD", "days": "1", "timeframe": "15Min", "db_dir": str(db_dir),
+              "sweep_progress": "False"}  # a progress bar's text holds timings  # fmt: skip
     ran = papermill(NOTEBOOK, out, jupyter_env, params)
     assert ran.returncode == 0, ran.stderr[-2000:]
     (db,) = db_dir.glob("*.db")
@@ -54,11 +55,16 @@ def test_papermill_runs_the_backtest_and_nbval_reproduces_it(
     assert "bars/s" not in "".join(cells["metrics"]["outputs"][0]["data"]["text/plain"])
     (widget,) = cells["report"]["outputs"]
     assert "application/vnd.jupyter.widget-view+json" in widget["data"]
+    link, chart = cells["sweep"]["outputs"]  # the sweep ran on a 2-worker LocalCluster
+    assert "Dask dashboard" in "".join(link["data"]["text/html"])
+    assert "application/vnd.jupyter.widget-view+json" in chart["data"]
+    assert len(list((db_dir / "sweep").glob("*.db"))) == 4  # one database per run
 
     rerun = nbval(out, jupyter_env)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
-    assert "5 passed" in rerun.stdout.splitlines()[-1]
+    assert "6 passed" in rerun.stdout.splitlines()[-1]
     assert len(list(db_dir.glob("*.db"))) == 2  # the rerun wrote its own database
+    assert len(list((db_dir / "sweep").glob("*.db"))) == 8
     # and the comparison has teeth: a record claiming another trade count fails the rerun
     text = out.read_text()
     shown, wrong = f"trades (closed)    {trades}.000000", f"trades (closed)    {trades + 1}.000000"
@@ -66,5 +72,5 @@ def test_papermill_runs_the_backtest_and_nbval_reproduces_it(
     out.write_text(text.replace(shown, wrong))
     tampered = nbval(out, jupyter_env)
     assert tampered.returncode == 1
-    assert "1 failed, 4 passed" in tampered.stdout.splitlines()[-1]
+    assert "1 failed, 5 passed" in tampered.stdout.splitlines()[-1]
     assert repo_data() == before

@@ -13,6 +13,7 @@ import pytest
 from ipywidgets import Box, Widget
 
 from botlib.backtest import BacktestResult, run_backtest
+from botlib.backtest.sweep import COLUMNS, SweepResult
 from botlib.ui import charts  # bqplot, imported warning-free
 from botlib.ui.backtest_report import (
     buy_and_hold,
@@ -21,6 +22,9 @@ from botlib.ui.backtest_report import (
     report_bars,
     report_data,
     starting_cash,
+    sweep_chart_data,
+    sweep_report,
+    sweep_table_html,
 )
 from botlib.ui.performance import MAX_POINTS
 from botlib.ui.shaping.charts import MAX_CANDLES
@@ -201,3 +205,40 @@ def test_report_of_stored_bars_reads_them_from_the_market_replayed(tmp_path: Pat
     data = report_data(result, shown)
     assert data["hold_y"][-1] == pytest.approx(100_000 * (1 + result.buy_and_hold_pct / 100))
     assert len(figures(report(result, market))) == 4
+
+
+def sweep_table() -> pd.DataFrame:
+    """Three runs as `run_sweep` returns them, the second one failed."""
+    rows = [
+        {"label": "BTC/USD pos=10%", "return_pct": 1.5, "buy_and_hold_pct": -2.0, "trades": 4,
+         "win_rate_pct": 50.0, "max_drawdown_pct": 3.25, "sharpe": 1.1, "fees": 12.5,
+         "error": None},
+        {"label": "BTC/USD <bad>", "error": "DataError: no bars & no luck"},
+        {"label": "SOL/USD pos=50%", "return_pct": -4.0, "buy_and_hold_pct": 6.0, "trades": 9,
+         "win_rate_pct": 22.2, "max_drawdown_pct": 7.5, "sharpe": -0.4, "fees": 80.0,
+         "error": None},
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_the_sweep_chart_numbers_the_finished_runs_as_the_table_does() -> None:
+    data = sweep_chart_data(sweep_table())
+    assert data["runs"].tolist() == ["#1", "#3"]  # the failed #2 has no bars, keeps its number
+    assert data["return_pct"].tolist() == [1.5, -4.0]
+    assert data["buy_and_hold_pct"].tolist() == [-2.0, 6.0]
+    assert data["max_drawdown_pct"].tolist() == [-3.25, -7.5]  # drawn downwards
+    text = sweep_table_html(sweep_table())
+    assert text.count("<tr>") == 4  # the header and three runs
+    assert "<td>#2</td><td>BTC/USD &lt;bad&gt;</td>" in text
+    assert "failed: DataError: no bars &amp; no luck" in text
+    assert "<td>1.50</td><td>-2.00</td><td>4</td><td>50.00</td><td>3.25</td>" in text
+
+
+def test_the_sweep_report_draws_one_grouped_bar_chart_over_its_table() -> None:
+    widget = sweep_report(SweepResult(sweep_table()))
+    (figure,) = [w for w in widget.children if isinstance(w, Figure)]
+    (bars,) = figure.marks
+    assert bars.type == "grouped" and list(bars.x) == ["#1", "#3"]
+    assert np.asarray(bars.y).shape == (3, 2)
+    assert figure.title == "Sweep: 2 of 3 runs finished (%)"
+    assert "failed: DataError" in widget.children[-1].value

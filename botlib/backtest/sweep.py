@@ -25,7 +25,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in a notebook, text in a terminal
 
 from botlib.analysts.rules import RuleParams, RulesAnalyst
 from botlib.backtest.run import Sizing, run_backtest
@@ -183,8 +183,12 @@ def run_sweep(
     scheduler: str | None = None,
     workers: int | None = None,
     progress: bool = False,
+    dashboard: Callable[[str], object] | None = None,
 ) -> SweepResult:
     """Run every backtest as a Dask task; each writes its database into `directory`.
+
+    `progress`: a progress bar (a widget in a notebook); `dashboard`: called with the address
+    of Dask's dashboard once the cluster is up (a notebook shows it as a link).
 
     `scheduler=None` starts a LocalCluster of `workers` processes (default: one per core);
     an address such as "tcp://host:8786" uses that cluster's workers (`workers` must then be
@@ -201,6 +205,8 @@ def run_sweep(
     with _client(scheduler, workers) as client:
         log.info("sweep: %d runs on %s; watch them at %s", len(runs), client.scheduler.address,
                  client.dashboard_link)  # fmt: skip
+        if dashboard is not None:
+            dashboard(client.dashboard_link)
         rows = _gather(client, list(runs), str(folder), progress)
     return SweepResult(pd.DataFrame(rows, columns=COLUMNS))
 

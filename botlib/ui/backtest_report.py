@@ -21,6 +21,7 @@ import pandas as pd
 from ipywidgets import HTML, Layout, VBox, Widget
 
 from botlib.backtest.results import BacktestResult
+from botlib.backtest.sweep import SweepResult
 from botlib.models import TIMEFRAMES
 from botlib.ports import MarketData
 from botlib.ui.charts import COLORS, PriceChart
@@ -36,18 +37,18 @@ with warnings.catch_warnings():
     warnings.filterwarnings(
         "ignore", "metadata .* was set from the constructor", DeprecationWarning
     )
-    from bqplot import Figure, Lines
+    from bqplot import Axis, Bars, Figure, LinearScale, Lines, OrdinalScale
 
 __all__ = [
     "report", "report_data", "report_bars", "buy_and_hold", "starting_cash",
-    "metrics_table_html",
+    "metrics_table_html", "sweep_report", "sweep_chart_data", "sweep_table_html",
 ]  # fmt: skip
 
 REPORT_CSS = """<style>
 .botlib-backtest .botlib-metrics { width: auto; min-width: 340px; }
 .botlib-backtest-note { font-size: 12px; color: #59636e; margin: 0; }
 </style>"""
-_COUNTS = {"bars replayed", "trades (closed)", "LLM calls", "LLM tokens"}
+_COUNTS = {"bars replayed", "trades (closed)", "trades", "LLM calls", "LLM tokens"}
 _MONEY = {"fees", "LLM cost $"}
 _PRICE_NOTE = (
     "price (candles drawn at their close, when the run traded on them), buys ▲ and sells ▼ at "
@@ -225,4 +226,64 @@ def report(
     widget = VBox([*parts, caption, chart.widget, table], layout=Layout(width="100%"))
     widget.add_class("botlib-dashboard")
     widget.add_class("botlib-backtest")
+    return widget
+
+
+# A sweep's comparison: one group of bars per run (numbered as in the table below it).
+_SWEEP_SERIES = (("return_pct", "return %", _EQUITY_COLOR), ("buy_and_hold_pct", "buy and hold %",
+                 _HOLD_COLOR), ("max_drawdown_pct", "max drawdown %", COLORS["sell"]))  # fmt: skip
+_SWEEP_TABLE = (
+    ("return %", "return_pct"), ("buy and hold %", "buy_and_hold_pct"), ("trades", "trades"),
+    ("win rate %", "win_rate_pct"), ("max drawdown %", "max_drawdown_pct"), ("Sharpe", "sharpe"),
+    ("fees", "fees"),
+)  # fmt: skip
+
+
+def sweep_chart_data(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The finished runs' numbers for the comparison chart, in the table's order: `runs` (their
+    numbers, "#1".. as the table lists them) and one array per series; a drawdown is drawn down."""
+    finished = table["error"].isna().to_numpy()
+    data = {"runs": np.array([f"#{i + 1}" for i in np.flatnonzero(finished)], dtype=object)}
+    for column, _, _ in _SWEEP_SERIES:
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)[finished]
+        data[column] = -np.abs(values) if column == "max_drawdown_pct" else values
+    return data
+
+
+def sweep_table_html(table: pd.DataFrame) -> str:
+    """Every run, numbered as in the chart: its label and numbers, or the error that stopped it."""
+    head = "".join(f"<th>{name}</th>" for name, _ in _SWEEP_TABLE)
+    rows = []
+    for i, row in enumerate(table.to_dict("records")):
+        label = f"<td>#{i + 1}</td><td>{html.escape(str(row['label']))}</td>"
+        if row["error"] is not None and row["error"] == row["error"]:  # NaN is not an error
+            cells = (
+                f'<td colspan="{len(_SWEEP_TABLE)}">failed: {html.escape(str(row["error"]))}</td>'
+            )
+        else:
+            cells = "".join(f"<td>{_value(name, row[key])}</td>" for name, key in _SWEEP_TABLE)
+        rows.append(f"<tr>{label}{cells}</tr>")
+    return (f'<table class="botlib-metrics"><thead><tr><th>run</th><th>label</th>{head}</tr>'
+            f"</thead><tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
+
+
+def sweep_report(result: SweepResult) -> Widget:
+    """One comparison chart (return, buy and hold, drawdown per run) over the table of runs."""
+    data = sweep_chart_data(result.table)
+    x, y = OrdinalScale(), LinearScale()
+    bars = Bars(x=data["runs"], y=[data[c] for c, _, _ in _SWEEP_SERIES], type="grouped",
+                scales={"x": x, "y": y}, colors=[c for _, _, c in _SWEEP_SERIES],
+                labels=[name for _, name, _ in _SWEEP_SERIES], display_legend=True)  # fmt: skip
+    figure = Figure(
+        marks=[bars], title=f"Sweep: {len(data['runs'])} of {len(result.table)} runs finished (%)",
+        axes=[Axis(scale=x), Axis(scale=y, side="left", tick_format=".1f",
+                                  grid_lines="dashed")],
+        legend_location="top-right", layout=Layout(width="100%", height="280px"),
+        fig_margin={"top": 30, "bottom": 30, "left": 55, "right": 20},
+    )  # fmt: skip
+    figure.add_class("botlib-sweep-chart")
+    table = HTML(sweep_table_html(result.table))
+    widget = VBox([HTML(CSS + REPORT_CSS), figure, table], layout=Layout(width="100%"))
+    widget.add_class("botlib-dashboard")
+    widget.add_class("botlib-sweep")
     return widget
