@@ -1,6 +1,8 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from botlib.core.risk import RiskLimits, TradingState, check, trading_state
+from botlib.core.risk import RiskLimits, TradingState, check, is_halted, trading_state
 from botlib.models import Account, Action, AssetSettings, Decision, Position
 
 ASSET = AssetSettings(symbol="BTC/USD", position_size_pct=10, stop_loss_pct=2, take_profit_pct=4)
@@ -175,3 +177,15 @@ def test_a_halted_account_denies_a_limit_entry_too() -> None:
     status = trading_state(79, 100, RiskLimits())
     v = run(decide(order_type="limit", limit_price=95.0), status=status)
     assert not v.approved and "trading halted" in v.reason
+
+
+@given(
+    st.floats(1, 1e6), st.floats(1, 1e6), st.one_of(st.none(), st.floats(0, 1e6)),
+    st.floats(0.5, 50), st.floats(0.5, 50),
+)  # fmt: skip
+def test_is_halted_says_what_trading_state_says(
+    equity: float, peak: float, day_start: float | None, drawdown: float, daily: float
+) -> None:
+    limits = RiskLimits(max_drawdown_pct=drawdown, max_daily_loss_pct=daily)
+    expected = trading_state(equity, peak, limits, day_start).halted
+    assert is_halted(equity, peak, limits, day_start) is expected

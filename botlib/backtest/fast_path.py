@@ -1,4 +1,4 @@
-"""The rules analyst's backtest at ~120k bars/s: features once per window, one loop for state.
+"""The rules analyst's backtest at 70-120k bars/s: features once per window, one loop for state.
 
 The engine's feature windows start on fixed block boundaries (`botlib.features.window`), so
 every cycle of one block computes `add_indicators` and `smc_features` on a prefix of the same
@@ -35,7 +35,7 @@ from botlib.core.engine import client_order_id
 from botlib.core.orders.execution import PROTECT, realized_pnl
 from botlib.core.orders.exits import hit
 from botlib.core.orders.protection import Protection
-from botlib.core.risk import RiskLimits, size_entry, trading_state
+from botlib.core.risk import RiskLimits, is_halted, size_entry
 from botlib.errors import ConfigError, DataError
 from botlib.features.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
 from botlib.features.smc.summary import RECENT_BARS, smc_features
@@ -306,7 +306,7 @@ def _status_halted(ctx: _Ctx, book: _Book, equity: float, now: datetime) -> bool
     if book.day != now.date():
         book.day, book.day_start = now.date(), book.last_equity
     peak = book.peak if book.peak is not None else equity
-    return trading_state(equity, peak, ctx.limits, book.day_start).halted
+    return is_halted(equity, peak, ctx.limits, book.day_start)
 
 
 def _zone_level(c: dict[str, list], i: int) -> float:  # type: ignore[type-arg]

@@ -8,13 +8,14 @@ Two ways to replay, one set of rules (`run_backtest` picks; `path=` overrides):
   (`SimMarket`) or stored ones (`FrameMarket`: a bot's `market_data` or a CSV). Every cycle,
   decision log, trade and equity snapshot lands in the run's database. Any analyst: the rules,
   or OpenAI with the replay cache (`llm_cache="record"` once, then `"replay"` at $0; the cache
-  is shared by runs in `data/backtests/llm_cache.db`). ~60 bars/s.
+  is shared by runs in `data/backtests/llm_cache.db`). ~700 bars/s: each window block's
+  features are computed once and sliced per cycle (`botlib.backtest.block_features`).
 - fast path (`botlib.backtest.fast_path`, rules analyst only, the default for it): features once
   per feature window, the rules' signals as arrays, one loop for the position and the risk
   gate. Trades, prices, fees and equity equal the engine path's to the last bit at any length,
   because the engine's feature windows start on fixed block boundaries
   (`botlib.features.window`), so one computation per window is what every cycle of that
-  window saw. ~130k bars/s on a year of 1-minute bars (`make bench`).
+  window saw. 70-120k bars/s on a year of 1-minute bars (`make bench`).
 
 Each run writes a NEW SQLite file named by its backtest id (`data/backtests/<id>.db`; an
 existing file is refused), so live tables are never touched and runs never mix. The file's

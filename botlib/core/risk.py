@@ -115,8 +115,25 @@ def halts(
     return [status for status in found if status is not None]
 
 
+def is_halted(
+    equity: float, peak: float, limits: RiskLimits, day_start: float | None = None
+) -> bool:
+    """`trading_state(...).halted` without building the status (the fast path asks per bar)."""
+    return _drawdown_hit(equity, peak, limits) or _daily_loss_hit(equity, day_start, limits)
+
+
+def _drawdown_hit(equity: float, peak: float, limits: RiskLimits) -> bool:
+    return peak > 0 and (peak - equity) / peak * 100 > limits.max_drawdown_pct
+
+
+def _daily_loss_hit(equity: float, start: float | None, limits: RiskLimits) -> bool:
+    if start is None or start <= 0:
+        return False
+    return start - equity >= start * limits.max_daily_loss_pct / 100
+
+
 def _drawdown(equity: float, peak: float, limits: RiskLimits) -> TradingStatus | None:
-    if not (peak > 0 and (peak - equity) / peak * 100 > limits.max_drawdown_pct):
+    if not _drawdown_hit(equity, peak, limits):
         return None
     drop = (peak - equity) / peak * 100
     detail = f"equity {equity:,.2f} is {drop:.2f}% below its peak {peak:,.2f}"
@@ -125,7 +142,7 @@ def _drawdown(equity: float, peak: float, limits: RiskLimits) -> TradingStatus |
 
 
 def _daily_loss(equity: float, start: float | None, limits: RiskLimits) -> TradingStatus | None:
-    if not start or start <= 0 or start - equity < start * limits.max_daily_loss_pct / 100:
+    if start is None or not _daily_loss_hit(equity, start, limits):
         return None
     drop = (start - equity) / start * 100
     detail = f"equity {equity:,.2f} is {drop:.2f}% below the day's start {start:,.2f}"
