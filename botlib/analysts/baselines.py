@@ -1,5 +1,8 @@
 """Baseline analysts: the textbook strategies an AI analyst has to beat.
 
+`BuyAndHold` buys once and holds, `Flat` never trades: the arena ranks every analyst against
+them (a model that cannot beat holding, or not trading, after its fees and LLM spend is noise).
+
 `SmaCross` buys when the fast simple moving average of the closes crosses above the slow one
 and sells when it crosses back: the strategy every backtesting library shows first, so the
 engine path can be measured against one (`make bench` runs it beside backtesting.py). It is also
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from botlib.models import Action, Decision
 from botlib.ports import AnalystResult, CallRecord, MarketContext, ReflectionResult, TradeReview
 
-__all__ = ["SmaCross"]
+__all__ = ["SmaCross", "BuyAndHold", "Flat"]
 
 
 @dataclass
@@ -59,3 +62,51 @@ class SmaCross:
             analyst=self.name,
             call=CallRecord(output_mode="rules"),
         )
+
+
+@dataclass
+class BuyAndHold:
+    """BUY `size_pct` of equity on the first cycle that is flat, then HOLD: the market's own
+    return, net of one entry's fee. Its stop sits 99 % below and its target at 100x the price
+    (a decision without levels would get the asset's 2 % / 4 % defaults and trade)."""
+
+    size_pct: float = 100.0
+    name: str = "buy_and_hold"
+
+    def decide(self, context: MarketContext) -> AnalystResult:
+        if context.position is not None:
+            return _hold(self.name, context, "holding since the first cycle")
+        decision = Decision(
+            symbol=context.symbol, action=Action.BUY, confidence=1.0,
+            position_size_pct=self.size_pct, reasoning="BUY: buy and hold",
+            stop_loss=round(context.price * 0.01, 8), take_profit=round(context.price * 100, 2),
+        )  # fmt: skip
+        return AnalystResult(decision, self.name, "baseline", call=CallRecord(output_mode="rules"))
+
+    def reflect(self, review: TradeReview) -> ReflectionResult:
+        return _no_lesson(self.name, review)
+
+
+@dataclass
+class Flat:
+    """HOLD every cycle: the zero line (cash, no fees, no spend)."""
+
+    name: str = "flat"
+
+    def decide(self, context: MarketContext) -> AnalystResult:
+        return _hold(self.name, context, "never trades")
+
+    def reflect(self, review: TradeReview) -> ReflectionResult:
+        return _no_lesson(self.name, review)
+
+
+def _hold(name: str, context: MarketContext, why: str) -> AnalystResult:
+    decision = Decision.hold(context.symbol, f"HOLD: {why}")
+    return AnalystResult(decision, name, "baseline", call=CallRecord(output_mode="rules"))
+
+
+def _no_lesson(name: str, review: TradeReview) -> ReflectionResult:
+    return ReflectionResult(
+        summary=review.describe(), what_worked="", what_failed="", suggestions=[],
+        analyst=name, call=CallRecord(output_mode="rules"),
+    )  # fmt: skip

@@ -39,6 +39,7 @@ class LlmConfig:
     prices: Path | None = None  # a JSON file adding or replacing price entries
     cache: CacheMode = "off"
     budget_usd: float = 5.0  # per UTC day, decisions and reflections together
+    temperature: float | None = 0.2  # None: the endpoint's default (some models accept no other)
 
 
 def build_analyst(
@@ -74,6 +75,7 @@ def build_analyst(
         cache=LlmCache(cache_store or store),
         cache_mode=llm.cache,
         max_completion_tokens=llm.max_output_tokens,
+        temperature=llm.temperature,
     )
     spent = lambda now: store.llm_spend_since(day_start(now))  # noqa: E731
     return BudgetGuard(OpenAIAnalyst(chat), spent, llm.budget_usd, clock)

@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botlib.app.cli_backtest import backtest_parser, cmd_backtest, cmd_sweep, sweep_parser
+from botlib.app.cli_backtest import (
+    arena_parser,
+    backtest_parser,
+    cmd_arena,
+    cmd_backtest,
+    cmd_sweep,
+    sweep_parser,
+)
 from botlib.app.config import Settings, load_settings
 from botlib.app.logs import configure_logging
 from botlib.clock import ManualClock, SystemClock
@@ -90,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     backtest_parser(sub, _parse_time)
     sweep_parser(sub, _parse_time)
+    arena_parser(sub, _parse_time)
     sub.add_parser("status", help="assets, positions and last cycles")
     export = sub.add_parser("export-logs", help="export AI decision logs as JSON or CSV")
     export.add_argument("--format", choices=["json", "csv"], default="json")
@@ -311,6 +319,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "backtest": cmd_backtest,
     "sweep": cmd_sweep,
+    "arena": cmd_arena,
     "cycle": cmd_cycle,
     "tick": cmd_tick,
     "run": cmd_run,

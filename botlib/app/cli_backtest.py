@@ -1,14 +1,15 @@
-"""`botlib backtest`: its arguments and command (kept apart so `cli` stays one screenful)."""
+"""`botlib backtest`, `sweep` and `arena`: arguments and commands (apart, so `cli` stays short)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botlib.app.config import Settings
 from botlib.errors import ConfigError
@@ -18,7 +19,9 @@ if TYPE_CHECKING:
     from botlib.backtest import Sizing
     from botlib.ports import MarketData
 
-__all__ = ["backtest_parser", "cmd_backtest", "cmd_sweep", "sweep_parser"]
+__all__ = [
+    "backtest_parser", "cmd_backtest", "cmd_sweep", "sweep_parser", "arena_parser", "cmd_arena",
+]  # fmt: skip
 
 
 def _out(line: str) -> None:
@@ -144,3 +147,77 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     _out(result.table[shown].to_string(index=False, float_format="{:,.4g}".format))
     _out(f"{len(result.finished)} runs stored in {folder}; {len(result.failed)} failed")
     return 1 if len(result.failed) else 0
+
+
+def arena_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parse_time: Callable[[str], datetime]
+) -> None:
+    ar = sub.add_parser("arena", help="several analysts over the same history, ranked")
+    ar.add_argument("--symbol", required=True, help="e.g. BTC/USD")
+    ar.add_argument("--analysts", help="comma-separated names from the arena file (default: all)")
+    ar.add_argument("--config", help="the arena file (TOML; default: rules, buy_and_hold, flat)")
+    ar.add_argument("--days", type=float, default=7.0, help="length of the replayed window")
+    ar.add_argument("--end", type=parse_time, help="window end, ISO-8601 UTC (default: now)")
+    ar.add_argument("--timeframe", choices=list(TIMEFRAMES), default="15Min")
+    ar.add_argument("--cache", choices=["replay", "record"], default="replay",
+                    help="models: replay recorded answers ($0), or call and record")  # fmt: skip
+    ar.add_argument("--yes", action="store_true", help="confirm the estimated spend (scripts)")
+    ar.add_argument("--cash", type=float, default=100_000.0)
+    ar.add_argument("--out", help="folder for the runs' databases (default: a new one)")
+
+
+def cmd_arena(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.arena.config import default_arena, load_arena
+    from botlib.arena.research import estimate, run_arena
+    from botlib.backtest import default_window
+    from botlib.backtest.fast_path import cycle_times
+    from botlib.venues.sim import SimMarket
+
+    arena = load_arena(args.config) if args.config else default_arena()
+    names = [n.strip() for n in args.analysts.split(",")] if args.analysts else None
+    analysts = arena.select(names) if names else dict(arena.analysts)
+    start, end = default_window(args.days, args.timeframe, args.end)
+    market = SimMarket()
+    cost = estimate(analysts, len(cycle_times(market, args.timeframe, start, end)), args.cache)
+    _out(f"estimate: {cost.describe()}")
+    if cost.total_usd > 0 and not args.yes and not _confirmed(cost.total_usd):
+        _out("not confirmed: nothing was called (pass --yes in scripts)")
+        return 1
+    if settings.log_level.upper() != "DEBUG":
+        logging.getLogger("botlib.core.engine").setLevel(logging.WARNING)
+    result = run_arena(analysts, args.symbol.upper(), start, end, timeframe=args.timeframe,
+                       cash=args.cash, market=market, directory=args.out, cache=args.cache,
+                       budget_usd=settings.max_llm_usd_per_day,
+                       environ=_keys(analysts))  # fmt: skip
+    _out(f"arena {args.symbol.upper()} {args.timeframe} {start:%Y-%m-%d %H:%M}Z .."
+         f" {end:%Y-%m-%d %H:%M}Z, {len(result.finished)} of {len(analysts)} finished")  # fmt: skip
+    _out(result.leaderboard().to_string(index=False, float_format="{:,.4g}".format))
+    for line in result.warnings():
+        _out(f"warning: {line}")
+    if len(result.finished) >= 2:
+        report = result.statistics()
+        _out(f"statistics: {report.method}")
+        _out(report.table().to_string(float_format="{:,.4g}".format))
+        _out(report.pair_table().to_string(float_format="{:,.4g}".format))
+    return 0 if len(result.finished) == len(analysts) else 1
+
+
+def _keys(analysts: dict[str, Any]) -> dict[str, str]:
+    """The model analysts' key variables, from the environment or `.env`, registered as secrets
+    (blanked in every log line) before any client is built."""
+    from dotenv import dotenv_values
+
+    from botlib.redact import register_secrets
+
+    found = {k: v for k, v in dotenv_values(".env").items() if v is not None} | dict(os.environ)
+    names = {spec.key_env for spec in analysts.values() if spec.kind == "llm"}
+    keys = {name: found[name] for name in names if found.get(name)}
+    register_secrets(list(keys.values()))
+    return keys
+
+
+def _confirmed(usd: float) -> bool:
+    """Ask on a terminal; anything else (a pipe, cron) is a no."""
+    if not sys.stdin.isatty():
+        return False
+    return input(f"spend up to ~${usd:,.2f} on model calls? [y/N] ").strip().lower() == "y"
