@@ -17,8 +17,11 @@ import pytest
 
 from botlib.arena.config import default_arena, load_arena
 from botlib.arena.research import COMPLETION_TOKENS, PROMPT_TOKENS, estimate, run_arena
+from botlib.ui import charts
+from botlib.ui.backtest_report import arena_report, leaderboard_html, statistics_html
 from tests.fakes.openai_server import FakeOpenAI, Responder, decision, prompt_price
 
+Figure = charts.Figure
 END = datetime(2026, 11, 20, 12, tzinfo=UTC)
 START = END - timedelta(days=1)
 CYCLES = 97  # 15-minute bars, both ends included
@@ -88,6 +91,13 @@ def test_baselines_and_the_rules_replay_the_same_bars_and_rank_after_fees(tmp_pa
     assert sorted(p.name for p in (tmp_path / "arena").glob("*.db")) == [
         "buy_and_hold.db", "flat.db", "rules.db",
     ]  # fmt: skip
+    page = arena_report(result)
+    (figure,) = [w for w in page.children if isinstance(w, Figure)]
+    assert [line.labels for line in figure.marks] == [["rules"], ["buy_and_hold"], ["flat"]]
+    assert [len(line.y) for line in figure.marks] == [CYCLES] * 3
+    board_html = leaderboard_html(board)
+    assert board_html.count("<tr>") == 4 and "<td>flat</td>" in board_html
+    assert "moving-block bootstrap" in statistics_html(report)
 
 
 def test_models_see_identical_prompts_rank_after_their_spend_and_replay_at_zero(
@@ -145,6 +155,7 @@ key_env = "ARENA_UNSET_KEY"
     assert remote.error is not None and "ARENA_UNSET_KEY" in remote.error
     board = result.leaderboard()
     assert list(board["analyst"]) == ["flat", "remote"]  # the failed one ranks last
+    assert "<td>remote</td><td>2</td><td colspan" in leaderboard_html(board)
 
 
 def test_the_estimate_prices_each_model_and_replaying_costs_nothing(tmp_path: Path) -> None:

@@ -36,7 +36,9 @@ from botlib.backtest.run import LLM_CACHE_DB, Sizing, run_backtest
 from botlib.errors import BotlibError, ConfigError
 from botlib.ports import Analyst, MarketData
 
-__all__ = ["ArenaResult", "Entrant", "run_arena", "estimate", "Estimate", "ARENA_SIZING"]
+__all__ = [
+    "ArenaResult", "Entrant", "run_arena", "estimate", "Estimate", "ARENA_SIZING", "new_arena_dir",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 ARENA_SIZING = Sizing(position_pct=100, max_position_pct=100)
@@ -179,7 +181,7 @@ def run_arena(
 
     if cache not in ("record", "replay"):
         raise ConfigError(f"cache {cache!r}: use replay ($0, recorded answers) or record")
-    folder = Path(directory) if directory is not None else BACKTEST_DIR / _folder(symbol, start)
+    folder = Path(directory) if directory is not None else new_arena_dir(symbol, start)
     folder.mkdir(parents=True, exist_ok=True)
     common = {
         "symbol": symbol, "start": start, "end": end, "timeframe": timeframe, "cash": cash,
@@ -194,10 +196,12 @@ def run_arena(
     return ArenaResult(symbol, timeframe, start, end, cash, entrants)
 
 
-def _folder(symbol: str, start: datetime) -> str:
+def new_arena_dir(symbol: str, start: datetime, parent: Path | str = BACKTEST_DIR) -> Path:
+    """A new folder for one arena run's databases, named like a backtest (readable, unique)."""
     import uuid
 
-    return f"arena-{symbol.replace('/', '')}-{start:%Y%m%dT%H%M}-{uuid.uuid4().hex[:6]}"
+    name = f"arena-{symbol.replace('/', '')}-{start:%Y%m%dT%H%M}-{uuid.uuid4().hex[:6]}"
+    return Path(parent) / name
 
 
 def _enter(
