@@ -6,7 +6,9 @@ from the settings, a backtest or a notebook may build one by hand. Keys stay `Se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -48,10 +50,12 @@ def build_analyst(
     clock: Clock,
     llm: LlmConfig | None = None,
     cache_store: Store | None = None,
+    spent: Callable[[datetime], float] | None = None,
 ) -> Analyst:
     """Return the analyst called `name` ("rules" or "openai"; the latter needs `llm`).
 
-    The model's calls are logged and priced in `store`, whose spend today the guard checks;
+    The model's calls are logged and priced in `store`, whose spend today the guard checks
+    (`spent`: another count of today's spend, e.g. a shadow's share of the live budget);
     `cache_store` keeps the replay cache elsewhere (backtests share one across runs).
     """
     if name == "rules":
@@ -77,5 +81,6 @@ def build_analyst(
         max_completion_tokens=llm.max_output_tokens,
         temperature=llm.temperature,
     )
-    spent = lambda now: store.llm_spend_since(day_start(now))  # noqa: E731
+    if spent is None:
+        spent = lambda now: store.llm_spend_since(day_start(now))  # noqa: E731
     return BudgetGuard(OpenAIAnalyst(chat), spent, llm.budget_usd, clock)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botlib.app.config import Settings
 from botlib.errors import ConfigError
@@ -167,6 +166,7 @@ def arena_parser(
 
 
 def cmd_arena(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.app.wiring import arena_keys
     from botlib.arena.config import default_arena, load_arena
     from botlib.arena.research import estimate, run_arena
     from botlib.backtest import default_window
@@ -188,7 +188,7 @@ def cmd_arena(settings: Settings, args: argparse.Namespace) -> int:
     result = run_arena(analysts, args.symbol.upper(), start, end, timeframe=args.timeframe,
                        cash=args.cash, market=market, directory=args.out, cache=args.cache,
                        budget_usd=settings.max_llm_usd_per_day,
-                       environ=_keys(analysts))  # fmt: skip
+                       environ=arena_keys(analysts))  # fmt: skip
     _out(f"arena {args.symbol.upper()} {args.timeframe} {start:%Y-%m-%d %H:%M}Z .."
          f" {end:%Y-%m-%d %H:%M}Z, {len(result.finished)} of {len(analysts)} finished")  # fmt: skip
     _out(result.leaderboard().to_string(index=False, float_format="{:,.4g}".format))
@@ -200,20 +200,6 @@ def cmd_arena(settings: Settings, args: argparse.Namespace) -> int:
         _out(report.table().to_string(float_format="{:,.4g}".format))
         _out(report.pair_table().to_string(float_format="{:,.4g}".format))
     return 0 if len(result.finished) == len(analysts) else 1
-
-
-def _keys(analysts: dict[str, Any]) -> dict[str, str]:
-    """The model analysts' key variables, from the environment or `.env`, registered as secrets
-    (blanked in every log line) before any client is built."""
-    from dotenv import dotenv_values
-
-    from botlib.redact import register_secrets
-
-    found = {k: v for k, v in dotenv_values(".env").items() if v is not None} | dict(os.environ)
-    names = {spec.key_env for spec in analysts.values() if spec.kind == "llm"}
-    keys = {name: found[name] for name in names if found.get(name)}
-    register_secrets(list(keys.values()))
-    return keys
 
 
 def _confirmed(usd: float) -> bool:

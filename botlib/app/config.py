@@ -101,6 +101,11 @@ class Settings(BaseSettings):
         "off", validation_alias=_env("BOTLIB_LLM_CACHE")
     )
     llm_prices: Path | None = Field(None, validation_alias=_env("BOTLIB_LLM_PRICES"))
+    arena_file: Path | None = Field(None, validation_alias=_env("BOTLIB_ARENA_FILE"))
+    shadows: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=_env("BOTLIB_SHADOWS")
+    )
+    shadow_every: int = Field(1, ge=1, le=10_000, validation_alias=_env("BOTLIB_SHADOW_EVERY"))
     dashboard_ai_logs: bool = Field(False, validation_alias=_env("BOTLIB_DASHBOARD_AI_LOGS"))
     tick_notebooks: bool = Field(True, validation_alias=_env("BOTLIB_TICK_NOTEBOOKS"))
     cycle_notebook: Path | None = Field(None, validation_alias=_env("BOTLIB_CYCLE_NOTEBOOK"))
@@ -116,6 +121,13 @@ class Settings(BaseSettings):
     def _split_symbols(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(s.strip().upper() for s in value.split(",") if s.strip())
+        return value
+
+    @field_validator("shadows", mode="before")
+    @classmethod
+    def _split_shadows(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(s.strip() for s in value.split(",") if s.strip())
         return value
 
     @field_validator("symbols")

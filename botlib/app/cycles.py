@@ -10,7 +10,8 @@ import logging
 from datetime import datetime
 
 from botlib.app.config import Settings
-from botlib.app.wiring import build_engine, ensure_assets, failure_watch
+from botlib.app.wiring import build_engine, build_shadows, ensure_assets, failure_watch
+from botlib.arena.shadows import Shadows
 from botlib.clock import ManualClock, SystemClock
 from botlib.core.engine import Engine, new_cycle_id, skip_reason_in
 from botlib.errors import ConfigError
@@ -65,6 +66,7 @@ class CycleRunner:
     def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
         self.settings, self.store, self.clock = settings, store, clock
         self._engines: dict[str, Engine | ConfigError] = {}
+        self._shadows: Shadows | None | bool = False  # False: not built yet
 
     def engine_for(self, analyst: str) -> Engine:
         """Return the engine deciding with `analyst`; raise its ConfigError (remembered)."""
@@ -95,7 +97,25 @@ class CycleRunner:
             engine = self.engine_for(analyst)
         except ConfigError as exc:
             return self._record_failure(symbol, analyst, now, exc, cycle_id)
-        return engine.run_cycle(symbol, force=force, cycle_id=cycle_id)
+        report = engine.run_cycle(symbol, force=force, cycle_id=cycle_id)
+        self._shadow(engine, report)
+        return report
+
+    def _shadow(self, engine: Engine, report: CycleReport) -> None:
+        """Run the shadows on this cycle's context, if configured and due (never raises)."""
+        if self._shadows is False:
+            try:
+                self._shadows = build_shadows(self.settings, self.store, engine, self.clock)
+            except ConfigError as exc:  # the live cycles run on; the log says why not shadows
+                log.error("shadows disabled: %s", exc)
+                self._shadows = None
+        shadows = self._shadows
+        if not isinstance(shadows, Shadows) or report.cycle_id == "-":
+            return
+        if shadows.due(self.store.cycle_count(report.symbol)):
+            for name, outcome in shadows.after(engine, report).items():
+                summary = outcome if isinstance(outcome, str) else outcome.summary()
+                log.info("shadow %s: %s", name, summary)
 
     def _record_failure(
         self, symbol: str, analyst: str, now: datetime, exc: ConfigError, cycle_id: str | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botlib.analysts import factory
 from botlib.analysts.factory import LlmConfig
@@ -20,6 +20,9 @@ from botlib.ops.limits import load_limits
 from botlib.ports import Analyst, Broker, Clock, MarketData
 from botlib.storage.store import Store
 from botlib.venues.sim import SimBroker, SimMarket
+
+if TYPE_CHECKING:
+    from botlib.arena.shadows import Shadows
 
 __all__ = [
     "build_engine", "build_alerts", "build_analyst", "build_alpaca", "build_guard",
@@ -151,3 +154,43 @@ def ensure_assets(store: Store, symbols: Iterable[str], **defaults: Any) -> None
     """Create missing `trading_assets` rows (existing rows keep their settings)."""
     for symbol in symbols:
         store.ensure_asset(symbol, **defaults)
+
+
+def arena_keys(analysts: dict[str, Any]) -> dict[str, str]:
+    """The model analysts' key variables, from the environment or `.env`, registered as secrets
+    (blanked in every log line) before any client is built."""
+    import os
+
+    from dotenv import dotenv_values
+
+    from botlib.redact import register_secrets
+
+    found = {k: v for k, v in dotenv_values(".env").items() if v is not None} | dict(os.environ)
+    names = {spec.key_env for spec in analysts.values() if spec.kind == "llm"}
+    keys = {name: found[name] for name in names if found.get(name)}
+    register_secrets(list(keys.values()))
+    return keys
+
+
+def build_shadows(settings: Settings, store: Store, engine: Engine, clock: Clock) -> Shadows | None:
+    """The live arena's shadows (`BOTLIB_SHADOWS`), or None when none are configured.
+
+    A bad arena file or an unknown name raises ConfigError: the caller logs it and runs the
+    live cycles without shadows.
+    """
+    if not settings.shadows:
+        return None
+    from botlib.arena.config import default_arena, load_arena
+    from botlib.arena.shadows import ShadowBooks, Shadows, shadow_folder
+    from botlib.clock import day_start
+
+    arena = load_arena(settings.arena_file) if settings.arena_file else default_arena()
+    analysts = arena.select(list(settings.shadows))
+    books = ShadowBooks(settings.sim_cash, settings.sim_fee_rate, settings.sim_slippage_bps,
+                        protection(settings))  # fmt: skip
+    return Shadows(
+        analysts, shadow_folder(settings.db_path), engine.market, clock, books=books,
+        every=settings.shadow_every, budget_usd=load_limits(store, settings.limits).llm_budget_usd,
+        live_spent=lambda now: store.llm_spend_since(day_start(now)),
+        environ=arena_keys(analysts),
+    )  # fmt: skip

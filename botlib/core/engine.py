@@ -99,6 +99,7 @@ class Engine:
         self.protector = self.exits.protector
         self.limit_expiry_bars = limit_expiry_bars
         self.watch = CycleAlerts(store, alerts, failure_alert_after)
+        self.last_context: MarketContext | None = None  # what the analyst saw last (shadows)
 
     def skip_reason(self, asset: AssetSettings, now: datetime) -> str | None:
         """Say why the asset should not run now (paused, not due), or None when it is due."""
@@ -120,6 +121,7 @@ class Engine:
                 cycle_id="-", symbol=symbol, status=CycleStatus.SKIPPED, reason=reason
             )
         cycle_id = cycle_id or new_cycle_id(symbol, now)
+        self.last_context = None
         self.store.fail_running_cycles(symbol, now)
         self.store.start_cycle(
             cycle_id, symbol, now, mode=self.broker.mode, analyst=self.analyst.name
@@ -166,6 +168,7 @@ class Engine:
         context = MarketContext(
             asset.symbol, now, bars, asset, self.broker.account(), position, price, smc
         )
+        self.last_context = context
         called_at = datetime.now(UTC)  # the real wall clock, beside the (maybe simulated) `now`
         result = self._ask(context)
         self.watch.budget(result.call.error, now, cycle_id)
