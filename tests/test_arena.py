@@ -18,7 +18,7 @@ import pytest
 from botlib.arena.config import default_arena, load_arena
 from botlib.arena.research import COMPLETION_TOKENS, PROMPT_TOKENS, estimate, run_arena
 from botlib.ui import charts
-from botlib.ui.backtest_report import arena_report, leaderboard_html, statistics_html
+from botlib.ui.arena.report import arena_report, leaderboard_html, statistics_html
 from tests.fakes.openai_server import FakeOpenAI, Responder, decision, prompt_price
 
 Figure = charts.Figure

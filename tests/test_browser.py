@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playwright
 
+from botlib.app.config import load_settings
+from botlib.app.cycles import CycleRunner
 from botlib.app.jupyter.serve import AI_LOGS_NOTEBOOK, run_server, stop_server, wait_until_up
 from botlib.clock import ManualClock
 from botlib.storage.store import Store
@@ -275,3 +277,32 @@ def test_non_v1_websocket_is_refused_and_the_page_stays_live(
         assert busy < 0.5, f"Voila used {busy:.0%} of a core after the refused client"
         assert wait_until_up(served.url, timeout=5) < 5  # still answers at once
         assert errors == []
+
+
+def test_arena_tab_shows_the_live_analyst_beside_its_shadows(
+    browser: BrowserContext, demo_db: Path, jupyter_env: dict[str, str], tmp_path: Path
+) -> None:
+    db = copy_db(demo_db, tmp_path / "arena.db")
+    settings = load_settings(None, db_path=db, mode="sim", shadows=("buy_and_hold", "flat"))
+    clock = ManualClock(T0 + timedelta(minutes=15))
+    with Store(db) as store:  # three live cycles, each shadowed by two baselines
+        runner = CycleRunner(settings, store, clock)
+        for _ in range(3):
+            assert runner.run("BTC/USD", force=True).status.value == "ok"
+            clock.advance(timedelta(minutes=15))
+    with _voila(db, jupyter_env, tmp_path) as served:
+        page = browser.new_page()
+        errors, noise = _watch(page)
+        page.goto(served.url)
+        page.get_by_role("tab", name="Arena").click(timeout=60_000)
+        page.wait_for_selector(".botlib-arena-tab table", timeout=60_000)
+        page.wait_for_function(DRAWN_IN, arg=".botlib-arena-curves", timeout=30_000)
+        text = page.inner_text(".botlib-arena-tab")
+        assert (
+            "All assets" in text and "BTC/USD" in text and "Same action on the same cycle" in text
+        )
+        for name in ("live", "buy_and_hold", "flat"):
+            assert name in text
+        page.screenshot(path=str(_artefact(tmp_path, "arena.png")), full_page=True)
+        assert errors == []
+        assert len(noise) <= 2

@@ -11,13 +11,18 @@ import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from ipywidgets import HTML
 
 from botlib.app.config import load_settings
 from botlib.app.cycles import CycleRunner
 from botlib.arena.shadows import shadow_folder
 from botlib.clock import ManualClock
+from botlib.reporting.arena_board import arena_board
 from botlib.storage.store import Store
+from botlib.ui.arena.tab import ArenaTab, agreement_html, board_html
+from botlib.ui.dashboard import Dashboard
 from tests.fakes.openai_server import FakeOpenAI
 
 T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -143,3 +148,71 @@ key_env = "SHADOW_TEST_KEY"
     assert logged[0]["cost_usd"] > 0.001 and logged[0]["error"] is None
     assert all("budget" in (r["error"] or "") for r in logged[1:])
     assert [r["status"] for r in rows(db, "SELECT status FROM cycles")] == ["ok"] * 3
+
+
+def test_the_arena_board_ranks_live_and_shadows_and_counts_their_agreement(
+    tmp_path: Path,
+) -> None:
+    arena = tmp_path / "arena.toml"
+    arena.write_text(BASELINES)
+    db = tmp_path / "bot.db"
+    assert arena_board(db).rows.empty  # no shadows yet: an empty board
+    tick(db, 4, arena_file=arena, shadows=("buy_and_hold", "flat"))
+    board = arena_board(db)
+    assert set(board.rows["analyst"]) == {"live", "buy_and_hold", "flat"}
+    overall = board.ranked()
+    assert list(overall["symbol"].unique()) == ["all"] and len(overall) == 3
+    assert overall["pnl_after_llm"].is_monotonic_decreasing
+    table = board.rows.set_index(["analyst", "symbol"])
+    assert table.loc[("flat", "BTC/USD"), "pnl"] == 0 and table.loc[("flat", "all"), "cycles"] == 4
+    last = "SELECT asset_pnl FROM equity_snapshots ORDER BY id DESC LIMIT 1"
+    held = rows(shadow_folder(db) / "buy_and_hold.db", last)[0]["asset_pnl"]
+    assert held != 0 and table.loc[("buy_and_hold", "BTC/USD"), "pnl"] == pytest.approx(held)
+    agree = board.agreement
+    assert all(agree.loc[name, name] == 1.0 for name in agree.index)
+    assert agree.loc["flat", "buy_and_hold"] == agree.loc["buy_and_hold", "flat"] == 0.75
+    assert set(board.curves) == {"live", "buy_and_hold", "flat"}
+    assert all(len(curve) == 4 for curve in board.curves.values())
+
+
+def test_the_dashboards_arena_tab_shows_the_board_when_opened(tmp_path: Path) -> None:
+    arena = tmp_path / "arena.toml"
+    arena.write_text(BASELINES)
+    db = tmp_path / "bot.db"
+    empty = ArenaTab(tmp_path / "nothing.db")
+    assert "No shadows yet" in empty.widget.children[0].value
+    tick(db, 3, arena_file=arena, shadows=("buy_and_hold", "flat"))
+    page = Dashboard.from_path(db, with_arena=True)
+    try:
+        assert page.widget.titles == ("Dashboard", "Arena") and page.arena is None
+        page.widget.selected_index = 1  # what a click on the tab does
+        assert page.arena is not None
+        texts = [w.value for w in page.arena.widget.children if isinstance(w, HTML)]
+        overall = texts[1]
+        assert overall.startswith("<h4>All assets</h4>") and overall.count("<tr>") == 4
+        assert any(t.startswith("<h4>BTC/USD</h4>") for t in texts)
+        assert "<th>buy_and_hold</th>" in texts[-1] and "75%" not in texts[-1]  # 3 cycles
+        assert "67%" in texts[-1]  # flat and buy_and_hold agree on 2 of 3 cycles
+        (figure,) = [w for w in page.arena.widget.children if not isinstance(w, HTML)]
+        assert sorted(m.labels[0] for m in figure.marks) == ["buy_and_hold", "flat", "live"]
+    finally:
+        page.close()
+    assert (
+        agreement_html(pd.DataFrame([[float("nan")]], index=["a"], columns=["a"])).count("—") == 1
+    )
+    assert "<td>1</td><td>x</td>" in board_html(
+        pd.DataFrame(
+            [
+                {
+                    "analyst": "x",
+                    "pnl": 1.0,
+                    "llm_spend": 0.0,
+                    "pnl_after_llm": 1.0,
+                    "trades": 0,
+                    "win_rate_pct": None,
+                    "max_drawdown_pct": None,
+                    "cycles": 1,
+                }
+            ]
+        )  # fmt: skip
+    )

@@ -34,17 +34,13 @@ from botlib.core.engine import Engine
 from botlib.core.orders.protection import Protection
 from botlib.models import AssetSettings, CycleReport, CycleStatus
 from botlib.ports import Analyst, Clock, MarketContext, MarketData
+from botlib.reporting.arena_board import shadow_folder
 from botlib.storage.store import Store
 from botlib.venues.sim import SimBroker
 
 __all__ = ["FixedFeatures", "Shadows", "ShadowBooks", "shadow_folder"]
 
 log = logging.getLogger(__name__)
-
-
-def shadow_folder(db_path: Path | str) -> Path:
-    """Where a bot's shadows keep their databases: beside it, `<db>.arena/`."""
-    return Path(f"{db_path}.arena")
 
 
 class FixedFeatures:

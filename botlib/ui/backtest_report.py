@@ -20,8 +20,6 @@ import numpy as np
 import pandas as pd
 from ipywidgets import HTML, Layout, VBox, Widget
 
-from botlib.arena.research import ArenaResult
-from botlib.arena.stats import BootstrapReport
 from botlib.backtest.results import BacktestResult
 from botlib.backtest.sweep import SweepResult
 from botlib.models import TIMEFRAMES
@@ -43,15 +41,23 @@ with warnings.catch_warnings():
 
 __all__ = [
     "report", "report_data", "report_bars", "buy_and_hold", "starting_cash",
-    "metrics_table_html", "sweep_report", "sweep_chart_data", "sweep_table_html",
-    "arena_report", "leaderboard_html", "statistics_html",
+    "metrics_table_html", "sweep_report", "sweep_chart_data", "sweep_table_html", "format_value",
+    "REPORT_CSS",
 ]  # fmt: skip
 
 REPORT_CSS = """<style>
 .botlib-backtest .botlib-metrics { width: auto; min-width: 340px; }
 .botlib-backtest-note { font-size: 12px; color: #59636e; margin: 0; }
 </style>"""
-_COUNTS = {"bars replayed", "trades (closed)", "trades", "LLM calls", "LLM tokens", "rank"}
+_COUNTS = {
+    "bars replayed",
+    "trades (closed)",
+    "trades",
+    "LLM calls",
+    "LLM tokens",
+    "rank",
+    "cycles",
+}
 _MONEY = {"fees", "LLM cost $", "LLM spend"}
 _SIGNED = {"net P&L", "P&L after fees", "P&L after LLM"}
 _PRICE_NOTE = (
@@ -144,7 +150,7 @@ def report_data(
     }  # fmt: skip
 
 
-def _value(metric: str, value: object) -> str:
+def format_value(metric: str, value: object) -> str:
     """Format one table value: counts whole, money in dollars, the rest with two decimals."""
     if not isinstance(value, numbers.Real) or not math.isfinite(value):
         return NONE
@@ -159,7 +165,7 @@ def _value(metric: str, value: object) -> str:
 def metrics_table_html(result: BacktestResult) -> str:
     """Render `result.table()` (no wall-time figures) as the dashboard's metrics table."""
     rows = "".join(
-        f"<tr><td>{html.escape(str(metric))}</td><td>{_value(str(metric), value)}</td></tr>"
+        f"<tr><td>{html.escape(str(metric))}</td><td>{format_value(str(metric), value)}</td></tr>"
         for metric, value in result.table().itertuples(index=False)
     )
     head = "<thead><tr><th>Metric</th><th>Value</th></tr></thead>"
@@ -265,7 +271,9 @@ def sweep_table_html(table: pd.DataFrame) -> str:
                 f'<td colspan="{len(_SWEEP_TABLE)}">failed: {html.escape(str(row["error"]))}</td>'
             )
         else:
-            cells = "".join(f"<td>{_value(name, row[key])}</td>" for name, key in _SWEEP_TABLE)
+            cells = "".join(
+                f"<td>{format_value(name, row[key])}</td>" for name, key in _SWEEP_TABLE
+            )
         rows.append(f"<tr>{label}{cells}</tr>")
     return (f'<table class="botlib-metrics"><thead><tr><th>run</th><th>label</th>{head}</tr>'
             f"</thead><tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
@@ -290,90 +298,4 @@ def sweep_report(result: SweepResult) -> Widget:
     widget = VBox([HTML(CSS + REPORT_CSS), figure, table], layout=Layout(width="100%"))
     widget.add_class("botlib-dashboard")
     widget.add_class("botlib-sweep")
-    return widget
-
-
-# The arena: the leaderboard, every analyst's equity on one chart, the bootstrap's verdict.
-_PALETTE = ("#0969da", "#8c959f", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#0a3069")
-_BOARD = (
-    ("rank", "rank"), ("return %", "return_pct"), ("P&L after fees", "pnl_after_fees"),
-    ("LLM spend", "llm_spend"), ("P&L after LLM", "pnl_after_llm"), ("trades", "trades"),
-    ("win rate %", "win_rate_pct"), ("max drawdown %", "max_drawdown_pct"), ("Sharpe", "sharpe"),
-)  # fmt: skip
-
-
-def leaderboard_html(board: pd.DataFrame) -> str:
-    """`ArenaResult.leaderboard()` as a table: best first, a failed analyst with its error."""
-    head = "".join(f"<th>{name}</th>" for name, _ in _BOARD)
-    rows = []
-    for row in board.to_dict("records"):
-        name = f"<td>{html.escape(str(row['analyst']))}</td>"
-        if isinstance(row.get("error"), str):
-            failed = f"failed: {html.escape(row['error'])}"
-            cells = f'<td>{row["rank"]}</td><td colspan="{len(_BOARD) - 1}">{failed}</td>'
-        else:
-            cells = "".join(f"<td>{_value(label, row[key])}</td>" for label, key in _BOARD)
-        rows.append(f"<tr>{name}{cells}</tr>")
-    return (f'<table class="botlib-metrics"><thead><tr><th>analyst</th>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
-
-
-def statistics_html(report: BootstrapReport) -> str:
-    """Each analyst's return with its interval and its chance to beat the benchmark."""
-    beats = f"P(beats {html.escape(report.benchmark)})" if report.benchmark else "P(beats)"
-    rows = "".join(
-        f"<tr><td>{html.escape(a.analyst)}</td><td>{a.total_return_pct:,.2f}</td>"
-        f"<td>{a.low_pct:,.2f} … {a.high_pct:,.2f}</td>"
-        f"<td>{NONE if a.p_beats_benchmark is None else f'{a.p_beats_benchmark:.0%}'}</td></tr>"
-        for a in report.analysts
-    )
-    level = f"{report.confidence:.0%} interval"
-    return (
-        f'<p class="botlib-backtest-note">{html.escape(report.method)}</p>'
-        f'<table class="botlib-metrics"><thead><tr><th>analyst</th><th>return %</th>'
-        f"<th>{level}</th><th>{beats}</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
-
-
-def _curves_figure(result: ArenaResult) -> Figure:
-    """Every finished analyst's equity on one chart (one line each, the same scales)."""
-    figure, first = line_figure("Equity by analyst (USD)", _PALETTE[0], ",.0f")
-    lines = []
-    for k, entrant in enumerate(e for e in result.finished if e.result is not None):
-        assert entrant.result is not None
-        x, y = curve_arrays(entrant.result.equity)
-        lines.append(
-            Lines(
-                x=x,
-                y=y,
-                scales=first.scales,
-                colors=[_PALETTE[k % len(_PALETTE)]],
-                stroke_width=1.4,
-                labels=[entrant.name],
-                display_legend=True,
-            )
-        )
-    figure.marks = lines or [first]
-    figure.legend_location = "top-left"
-    figure.add_class("botlib-arena-equity")
-    return figure
-
-
-def arena_report(result: ArenaResult) -> Widget:
-    """The arena's page: leaderboard, equity curves overlaid, statistics, warnings."""
-    title = (
-        f"<h3>Arena {html.escape(result.symbol)} {html.escape(result.timeframe)}</h3>"
-        f'<p class="botlib-backtest-note">{utc_minute(result.start)} → '
-        f"{utc_minute(result.end)}, ranked by P&amp;L after fees and LLM spend</p>"
-    )
-    parts: list[Widget] = [HTML(CSS + REPORT_CSS), HTML(title)]
-    parts += [HTML(leaderboard_html(result.leaderboard())), _curves_figure(result)]
-    if len(result.finished) >= 2:
-        parts.append(HTML(statistics_html(result.statistics())))
-    notes = "".join(f"<p>⚠ {html.escape(w)}</p>" for w in result.warnings())
-    if notes:
-        parts.append(HTML(f'<div class="botlib-backtest-note">{notes}</div>'))
-    widget = VBox(parts, layout=Layout(width="100%"))
-    widget.add_class("botlib-dashboard")
-    widget.add_class("botlib-arena")
     return widget

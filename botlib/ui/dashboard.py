@@ -34,6 +34,7 @@ from botlib.ui.performance import PerformanceSection
 
 if TYPE_CHECKING:
     from botlib.ui.ai_explorer import AiLogExplorer
+    from botlib.ui.arena.tab import ArenaTab
 
 __all__ = ["Dashboard", "AssetPanel"]
 
@@ -65,6 +66,7 @@ class Dashboard:
         clock: Clock | None = None,
         with_ai_logs: bool = False,
         feed_rows: int = 30,
+        with_arena: bool = False,
     ) -> None:
         self._store: Store | None = source if isinstance(source, Store) else None
         self._path = Path(source.path if isinstance(source, Store) else source)
@@ -87,8 +89,13 @@ class Dashboard:
         self._assets.add_class("botlib-assets")
         self.ai_explorer: AiLogExplorer | None = None  # built when its tab is first opened
         self._ai_box = widgets.VBox([widgets.HTML("loading…")])
+        self.arena: ArenaTab | None = None  # likewise
+        self._arena_box = widgets.VBox([widgets.HTML("loading…")])
         self.main = self._layout()
-        self.widget: widgets.Box = self._tabs() if with_ai_logs else self.main
+        self._pages = [("Dashboard", self.main)]
+        self._pages += [("AI log", self._ai_box)] if with_ai_logs else []
+        self._pages += [("Arena", self._arena_box)] if with_arena else []
+        self.widget: widgets.Box = self._tabs() if len(self._pages) > 1 else self.main
         self.refresh()
 
     @classmethod
@@ -141,19 +148,29 @@ class Dashboard:
         return root
 
     def _tabs(self) -> widgets.Tab:
-        """Put the dashboard and the AI-log explorer in tabs; the explorer is built on first use
-        (it queries the AI log, which a trader who never opens the tab doesn't need)."""
-        tabs = widgets.Tab(children=[self.main, self._ai_box], titles=("Dashboard", "AI log"))
+        """Put the dashboard, the AI-log explorer and the arena in tabs; the other tabs are
+        built on first use (they query tables a trader who never opens them doesn't need)."""
+        titles, pages = zip(*self._pages, strict=True)
+        tabs = widgets.Tab(children=list(pages), titles=titles)
         tabs.add_class("botlib-tabs")
         tabs.observe(self._on_tab, names="selected_index")
         return tabs
 
     def _on_tab(self, change: dict[str, Any]) -> None:
-        if change["new"] == 1 and self.ai_explorer is None:
+        title = self._pages[change["new"]][0] if change["new"] is not None else ""
+        if title == "AI log" and self.ai_explorer is None:
             from botlib.ui.ai_explorer import AiLogExplorer  # only when asked for
 
             self.ai_explorer = AiLogExplorer.from_path(self._path)
             self._ai_box.children = (self.ai_explorer.widget,)
+        elif title == "Arena":  # re-read each time it is opened
+            if self.arena is None:
+                from botlib.ui.arena.tab import ArenaTab
+
+                self.arena = ArenaTab(self._path)
+                self._arena_box.children = (self.arena.widget,)
+            else:
+                self.arena.refresh()
 
     def close(self) -> None:
         """Stop the ticker and close the store if the dashboard opened it."""

@@ -13,6 +13,7 @@ from typing import Any
 from botlib.app.config import load_settings
 from botlib.app.wiring import build_engine
 from botlib.redact import register_secrets
+from botlib.reporting.arena_board import shadow_folder
 from botlib.storage.store import Store
 from botlib.ui.ai_explorer import AiLogExplorer
 from botlib.ui.control_panel import ControlPanel
@@ -24,7 +25,8 @@ __all__ = ["dashboard", "control_panel", "ai_log_explorer"]
 def dashboard(**options: Any) -> Dashboard:
     """Open the read-only dashboard on `BOTLIB_DB` (the path `botlib serve` passes to Voila).
 
-    `BOTLIB_DASHBOARD_AI_LOGS=1` (`botlib serve --with-ai-logs`) adds the AI-log tab; the risk
+    `BOTLIB_DASHBOARD_AI_LOGS=1` (`botlib serve --with-ai-logs`) adds the AI-log tab, shadows'
+    databases beside it (`<db>.arena/`) the Arena tab; the risk
     limits are the environment's, with the operator's overrides read from the database. Only an
     explicit `BOTLIB_ANALYST` names the default analyst: this kernel has no keys, so it cannot
     tell whether the bot's default is OpenAI (a panel then names the analyst that decided last).
@@ -33,6 +35,7 @@ def dashboard(**options: Any) -> Dashboard:
     options.setdefault("limits", settings.limits)
     options.setdefault("default_analyst", settings.analyst)
     options.setdefault("with_ai_logs", settings.dashboard_ai_logs)
+    options.setdefault("with_arena", shadow_folder(settings.db_path).exists())
     return Dashboard.from_path(settings.db_path, **options)
 
 
