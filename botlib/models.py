@@ -119,7 +119,9 @@ class AssetSettings(BaseModel):
     position_size_pct: float = Field(default=10.0, gt=0.0, le=100.0, strict=True)
     stop_loss_pct: float = Field(default=2.0, gt=0.0, lt=100.0, strict=True)
     take_profit_pct: float = Field(default=4.0, gt=0.0, le=1000.0, strict=True)
-    analyst: Literal["rules", "openai"] | None = None  # None: the configured default
+    # None: the configured default; else "rules", "openai" or an arena analyst's name (a shadow
+    # promoted to live: `botlib.ops.control.set_analyst`)
+    analyst: str | None = Field(default=None, pattern=r"^[a-z0-9_-]{1,40}$")
     last_cycle_at: datetime | None = None
 
     @field_validator("timeframe")

@@ -187,7 +187,7 @@ def test_the_kill_switch_without_its_phrase_pauses_and_sells_nothing(assets: Sto
         ({"interval_minutes": 15.5}, "interval_minutes"),
         ({"timeframe": "1Day"}, "'1Day' unknown; use one of 1Min, 5Min, 15Min, 30Min, 1Hour"),
         ({"timeframe": "1hour"}, "timeframe '1hour' unknown; use one of"),
-        ({"analyst": "gpt"}, "analyst"),
+        ({"analyst": "GPT 4o"}, "analyst"),  # an arena name is lowercase, no spaces
         ({"leverage": 3}, "unknown asset setting(s): leverage"),
     ],
     ids=lambda v: repr(v) if isinstance(v, dict) else None,

@@ -19,9 +19,12 @@ from botlib.app.config import load_settings
 from botlib.app.cycles import CycleRunner
 from botlib.arena.shadows import shadow_folder
 from botlib.clock import ManualClock
+from botlib.ops.control import set_analyst
+from botlib.ops.operator_log import ControlError
 from botlib.reporting.arena_board import arena_board
 from botlib.storage.store import Store
 from botlib.ui.arena.tab import ArenaTab, agreement_html, board_html
+from botlib.ui.control_panel import ControlPanel
 from botlib.ui.dashboard import Dashboard
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -41,6 +44,17 @@ kind = "flat"
 kind = "sma_cross"
 fast = 3
 slow = 8
+"""
+
+
+def pricey(fake: FakeOpenAI) -> str:
+    """A model analyst at gpt-4o's price, answered by `fake`, its key in SHADOW_TEST_KEY."""
+    return f"""
+[analysts.pricey]
+kind = "llm"
+model = "gpt-4o"
+base_url = "{fake.base_url}"
+key_env = "SHADOW_TEST_KEY"
 """
 
 
@@ -130,13 +144,7 @@ def test_shadows_run_every_nth_cycle(tmp_path: Path) -> None:
 def test_model_shadows_stop_at_the_shared_daily_budget(tmp_path: Path) -> None:
     with FakeOpenAI() as fake:
         arena = tmp_path / "arena.toml"
-        arena.write_text(f"""
-[analysts.pricey]
-kind = "llm"
-model = "gpt-4o"
-base_url = "{fake.base_url}"
-key_env = "SHADOW_TEST_KEY"
-""")
+        arena.write_text(pricey(fake))
         db = tmp_path / "bot.db"
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("SHADOW_TEST_KEY", "sk-test-shadow-not-real")
@@ -216,3 +224,37 @@ def test_the_dashboards_arena_tab_shows_the_board_when_opened(tmp_path: Path) ->
             ]
         )  # fmt: skip
     )
+
+
+def test_promoting_a_shadow_makes_it_the_live_analyst_audited(tmp_path: Path) -> None:
+    with FakeOpenAI() as fake:
+        arena = tmp_path / "arena.toml"
+        arena.write_text(BASELINES + pricey(fake))
+        db = tmp_path / "bot.db"
+        tick(db, 1, arena_file=arena, shadows=("sma",))
+        settings = load_settings(None, db_path=db, mode="sim", arena_file=arena)
+        with Store(db) as store:
+            panel = ControlPanel(store, settings.limits, lambda: None, actor="ann",  # type: ignore[arg-type,return-value]
+                                 arena=["sma", "pricey"])  # fmt: skip
+            row = panel.rows["BTC/USD"]
+            assert [value for _, value in row.analyst.options][-2:] == ["sma", "pricey"]
+            row.analyst.value = "sma"
+            row.apply.click()
+            assert store.get_asset("BTC/USD").analyst == "sma"
+            with pytest.raises(ControlError, match="arena analyst \\(sma, pricey\\)"):
+                set_analyst(store, "BTC/USD", "nobody", known=("sma", "pricey"))
+        actions = rows(db, "SELECT actor, action, result, message FROM operator_actions")
+        assert {"actor": "ann", "action": "analyst", "result": "ok",
+                "message": "BTC/USD: analyst sma (was default)"} in actions  # fmt: skip
+        ids = tick(db, 2, arena_file=arena)  # the next cycles decide with the promoted one
+        live = rows(db, DECISIONS)
+        assert [r["analyst"] for r in live if r["cycle_id"] in ids] == ["sma", "sma"]
+        with Store(db) as store, pytest.MonkeyPatch.context() as mp:
+            mp.setenv("SHADOW_TEST_KEY", "sk-test-promoted-not-real")
+            set_analyst(store, "BTC/USD", "pricey", known=("pricey",), actor="ann")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("SHADOW_TEST_KEY", "sk-test-promoted-not-real")
+            later = tick(db, 1, arena_file=arena)
+        assert len(fake.requests) == 1
+    (decided,) = [r for r in rows(db, DECISIONS) if r["cycle_id"] in later]
+    assert decided["analyst"] == "pricey" and decided["cost_usd"] > 0

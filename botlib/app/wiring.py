@@ -37,16 +37,20 @@ def build_engine(
 ) -> Engine:
     """Wire market, broker and analyst for the configured mode: sim, or Alpaca paper/live.
 
-    `analyst` ("rules" or "openai") overrides the configured one (an asset's own choice). The
-    risk limits and LLM budget are read from the store, so an operator's change applies from
-    the next engine built, i.e. the next tick.
+    `analyst` ("rules", "openai" or an arena analyst's name) overrides the configured one (an
+    asset's own choice). The risk limits and LLM budget are read from the store, so an
+    operator's change applies from the next engine built, i.e. the next tick.
     """
     clock = clock or SystemClock()
-    if analyst is not None:
+    promoted = analyst is not None and analyst not in factory.ANALYSTS
+    if analyst is not None and not promoted:
         settings = settings.model_copy(update={"analyst": analyst})
     market, broker = build_venue(settings, store, clock)
     limits = load_limits(store, settings.limits)
-    decider = build_analyst(settings, store, clock, budget_usd=limits.llm_budget_usd)
+    if promoted:  # an arena analyst promoted to live (a ConfigError fails its asset's cycles)
+        decider = promoted_analyst(settings, store, clock, str(analyst), limits.llm_budget_usd)
+    else:
+        decider = build_analyst(settings, store, clock, budget_usd=limits.llm_budget_usd)
     return Engine(
         market, broker, decider, store, risk=limits, clock=clock,
         alerts=build_alerts(settings, store), failure_alert_after=settings.failure_alert_after,
@@ -194,3 +198,16 @@ def build_shadows(settings: Settings, store: Store, engine: Engine, clock: Clock
         live_spent=lambda now: store.llm_spend_since(day_start(now)),
         environ=arena_keys(analysts),
     )  # fmt: skip
+
+
+def promoted_analyst(
+    settings: Settings, store: Store, clock: Clock, name: str, budget_usd: float
+) -> Analyst:
+    """The arena file's analyst `name`, deciding live (its calls logged in the bot's store)."""
+    from botlib.arena.analysts import arena_analyst
+    from botlib.arena.config import default_arena, load_arena
+
+    arena = load_arena(settings.arena_file) if settings.arena_file else default_arena()
+    spec = arena.select([name])[name]
+    keys = arena_keys({name: spec})
+    return arena_analyst(name, spec, store, clock, environ=keys, budget_usd=budget_usd)

@@ -26,9 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from botlib.analysts.baselines import BuyAndHold, Flat, SmaCross
-from botlib.analysts.factory import build_analyst
-from botlib.analysts.rules import RulesAnalyst
+from botlib.arena.analysts import arena_analyst
 from botlib.clock import day_start
 from botlib.core.engine import Engine
 from botlib.core.orders.protection import Protection
@@ -115,18 +113,8 @@ class Shadows:
             return engine.run_cycle(context.symbol, force=True, cycle_id=f"{live_cycle}-{name}")
 
     def _analyst(self, name: str, spec: Any, store: Store) -> Analyst:
-        """The spec's analyst, signing its decisions with the shadow's arena name."""
-        built: Analyst
-        if spec.kind == "rules":
-            built = RulesAnalyst()
-        elif spec.kind in ("buy_and_hold", "flat"):
-            built = BuyAndHold() if spec.kind == "buy_and_hold" else Flat()
-        elif spec.kind == "sma_cross":
-            built = SmaCross(spec.fast, spec.slow)
-        else:
-            llm = spec.llm_config(self.environ, "off", self.budget_usd)
-            built = build_analyst("openai", store, self.clock, llm, spent=self.spent)
-        return _named(built, name)
+        return arena_analyst(name, spec, store, self.clock, environ=self.environ,
+                             budget_usd=self.budget_usd, spent=self.spent)  # fmt: skip
 
     def spent(self, now: datetime) -> float:
         """Today's LLM spend of the live analyst and of every shadow (the shared budget)."""
@@ -142,12 +130,3 @@ def _asset_fields(asset: AssetSettings) -> dict[str, Any]:
     """The live asset's settings for the shadow's copy (its books, its timeframe)."""
     return asset.model_dump(include={"timeframe", "interval_minutes", "position_size_pct",
                                      "stop_loss_pct", "take_profit_pct"})  # fmt: skip
-
-
-def _named(analyst: Analyst, name: str) -> Analyst:
-    """Log a shadow's decisions under its arena name (`gpt4o`, not `openai`; a model's budget
-    guard and the analyst it wraps both sign their results)."""
-    for part in (analyst, getattr(analyst, "inner", None)):
-        if part is not None:
-            part.name = name
-    return analyst

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -199,15 +200,17 @@ def set_stops(
 
 def set_analyst(
     store: Store, symbol: str, analyst: str | None, *, actor: str | None = None,
-    now: datetime | None = None,
+    now: datetime | None = None, known: Sequence[str] = (),
 ) -> str:  # fmt: skip
-    """Choose the asset's analyst: "rules", "openai", or None for the configured default."""
+    """Choose the asset's analyst: "rules", "openai", one of `known` (the arena file's names:
+    promoting a shadow to live), or None for the configured default."""
 
     def change() -> str:
-        if analyst is not None and analyst not in ANALYSTS:
+        if analyst is not None and analyst not in (*ANALYSTS, *known):
+            arena = f", or an arena analyst ({', '.join(known)})" if known else ""
             raise ControlError(
-                f"analyst must be 'rules' or 'openai' (or None for the configured default);"
-                f" got {analyst!r}"
+                f"analyst must be 'rules' or 'openai'{arena} (or None for the configured"
+                f" default); got {analyst!r}"
             )
         before = _update(store, symbol, analyst=analyst)
         return f"{symbol}: analyst {analyst or 'default'} (was {before.analyst or 'default'})"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -68,9 +68,10 @@ def _number(description: str, width: str = "150px") -> widgets.FloatText:
 
 
 class AssetRow:
-    """One asset's settings; `show` loads the stored values, `changes` lists what was edited."""
+    """One asset's settings; `show` loads the stored values, `changes` lists what was edited.
+    `arena`: the arena file's analysts, offered beside rules and openai (promoting a shadow)."""
 
-    def __init__(self, symbol: str) -> None:
+    def __init__(self, symbol: str, arena: Sequence[str] = ()) -> None:
         self.symbol = symbol
         self.stored: AssetSettings | None = None
         self.paused = widgets.Checkbox(description="paused", indent=False, layout={"width": "80px"})
@@ -80,9 +81,9 @@ class AssetRow:
         self.size = _number("size %")
         self.stop_loss = _number("stop-loss %")
         self.take_profit = _number("take-profit %")
-        self.analyst = widgets.Dropdown(
-            options=ANALYST_OPTIONS, description="analyst", style=_NARROW, layout={"width": "160px"}
-        )
+        extra = [(name, name) for name in arena if name not in ("rules", "openai")]
+        self.analyst = widgets.Dropdown(options=[*ANALYST_OPTIONS, *extra], description="analyst",
+                                        style=_NARROW, layout={"width": "160px"})  # fmt: skip
         self.apply = widgets.Button(description="Apply", button_style="primary")
         self.close = widgets.Button(description="Close position now", button_style="warning")
         label = widgets.HTML(f"<b>{html.escape(symbol)}</b>")
@@ -190,8 +191,10 @@ class ControlPanel:
         *,
         actor: str | None = None,
         history: int = 20,
+        arena: Sequence[str] = (),
     ) -> None:
         self.store, self.base_limits, self.actor, self.history = store, limits, actor, history
+        self.arena = tuple(arena)
         self._engine_factory = engine_factory
         self._engine: Engine | None = None
         self.ok: bool | None = None  # the last result: True ok, False error, None nothing yet
@@ -252,7 +255,7 @@ class ControlPanel:
         return [(True, f"reloaded {len(self.rows)} asset(s) from {self.store.path}")]
 
     def _add_row(self, symbol: str) -> AssetRow:
-        row = AssetRow(symbol)
+        row = AssetRow(symbol, self.arena)
         row.apply.on_click(lambda _button: self._guarded(partial(self._apply_row, row)))
         row.close.on_click(lambda _button: self._guarded(partial(self._close, row)))
         self.rows[symbol] = row
@@ -277,7 +280,7 @@ class ControlPanel:
             "paused": set_paused,
             "interval_minutes": set_interval,
             "position_size_pct": set_position_size,
-            "analyst": set_analyst,
+            "analyst": partial(set_analyst, known=self.arena),
         }
         calls: list[Callable[[], str]] = [
             partial(single[name], self.store, symbol, value, actor=self.actor)

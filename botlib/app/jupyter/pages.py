@@ -48,9 +48,14 @@ def control_panel(**options: Any) -> ControlPanel:
     """Open the operator's panel on the configured database, trading like the bot does.
 
     It reads settings and keys like the CLI (environment and `.env`): closing a position and
-    the kill switch go to the configured broker.
+    the kill switch go to the configured broker; the arena file's analysts (`BOTLIB_ARENA_FILE`)
+    are offered as an asset's analyst (promoting a shadow to live, audited like every change).
     """
     settings = load_settings()
     register_secrets(settings.secret_values())
     store = Store(settings.db_path)
+    if settings.arena_file is not None:  # its analysts can be promoted to live
+        from botlib.arena.config import load_arena
+
+        options.setdefault("arena", list(load_arena(settings.arena_file).analysts))
     return ControlPanel(store, settings.limits, lambda: build_engine(settings, store), **options)

@@ -1,0 +1,42 @@
+"""An arena file's analyst, built for live cycles: a shadow's, or a shadow promoted to live.
+
+Research runs build theirs through `run_backtest` (the replay cache decides who answers); a live
+or shadow cycle calls the model, behind the daily budget's guard, and signs every decision with
+the analyst's arena name (`gpt4o`, not `openai`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from botlib.analysts.baselines import BuyAndHold, Flat, SmaCross
+from botlib.analysts.factory import build_analyst
+from botlib.analysts.rules import RulesAnalyst
+from botlib.ports import Analyst, Clock
+from botlib.storage.store import Store
+
+__all__ = ["arena_analyst"]
+
+
+def arena_analyst(
+    name: str, spec: Any, store: Store, clock: Clock, *, environ: Mapping[str, str],
+    budget_usd: float, spent: Callable[[datetime], float] | None = None,
+) -> Analyst:  # fmt: skip
+    """The spec's analyst; a model's calls are logged and priced in `store`, and its guard
+    checks `spent` (default: `store`'s spend today) against `budget_usd`."""
+    built: Analyst
+    if spec.kind == "rules":
+        built = RulesAnalyst()
+    elif spec.kind in ("buy_and_hold", "flat"):
+        built = BuyAndHold() if spec.kind == "buy_and_hold" else Flat()
+    elif spec.kind == "sma_cross":
+        built = SmaCross(spec.fast, spec.slow)
+    else:
+        llm = spec.llm_config(environ, "off", budget_usd)
+        built = build_analyst("openai", store, clock, llm, spent=spent)
+    for part in (built, getattr(built, "inner", None)):  # a model's guard and the model
+        if part is not None:
+            part.name = name
+    return built
