@@ -16,14 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botlib.app.cli_backtest import (
-    arena_parser,
-    backtest_parser,
-    cmd_arena,
-    cmd_backtest,
-    cmd_sweep,
-    sweep_parser,
-)
+from botlib.app.cli_backtest import cmd_arena, cmd_backtest, cmd_sweep, cmd_whatif, research_parsers
 from botlib.app.config import Settings, load_settings
 from botlib.app.logs import configure_logging
 from botlib.clock import ManualClock, SystemClock
@@ -95,9 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         "--hostname", action="append", default=[], metavar="NAME",
         help="a reverse proxy's public host name to accept (repeatable; docs/remote-access.md)",
     )  # fmt: skip
-    backtest_parser(sub, _parse_time)
-    sweep_parser(sub, _parse_time)
-    arena_parser(sub, _parse_time)
+    research_parsers(sub, _parse_time)
     sub.add_parser("status", help="assets, positions and last cycles")
     export = sub.add_parser("export-logs", help="export AI decision logs as JSON or CSV")
     export.add_argument("--format", choices=["json", "csv"], default="json")
@@ -320,6 +311,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "backtest": cmd_backtest,
     "sweep": cmd_sweep,
     "arena": cmd_arena,
+    "whatif": cmd_whatif,
     "cycle": cmd_cycle,
     "tick": cmd_tick,
     "run": cmd_run,

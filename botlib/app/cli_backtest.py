@@ -20,7 +20,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "backtest_parser", "cmd_backtest", "cmd_sweep", "sweep_parser", "arena_parser", "cmd_arena",
+    "whatif_parser", "cmd_whatif", "research_parsers",
 ]  # fmt: skip
+
+
+def research_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parse_time: Callable[[str], datetime]
+) -> None:
+    """Register `backtest`, `sweep`, `arena` and `whatif`."""
+    backtest_parser(sub, parse_time)
+    sweep_parser(sub, parse_time)
+    arena_parser(sub, parse_time)
+    whatif_parser(sub)
 
 
 def _out(line: str) -> None:
@@ -207,3 +218,39 @@ def _confirmed(usd: float) -> bool:
     if not sys.stdin.isatty():
         return False
     return input(f"spend up to ~${usd:,.2f} on model calls? [y/N] ").strip().lower() == "y"
+
+
+def whatif_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    wi = sub.add_parser("whatif", help="rerun one logged decision with another analyst")
+    wi.add_argument("--decision", type=int, required=True, help="an ai_decision_logs id")
+    wi.add_argument("--analyst", required=True, help="a name from the arena file")
+    wi.add_argument("--config", help="the arena file (TOML; default: rules, buy_and_hold, flat)")
+    wi.add_argument("--yes", action="store_true", help="confirm a paid model's call (scripts)")
+
+
+def cmd_whatif(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from botlib.app.wiring import arena_keys
+    from botlib.arena.analysts import arena_analyst
+    from botlib.arena.config import default_arena, load_arena
+    from botlib.arena.replay import call_estimate, rebuild, what_if
+    from botlib.clock import SystemClock
+    from botlib.storage.store import Store
+
+    arena = load_arena(args.config) if args.config else default_arena()
+    spec = arena.select([args.analyst])[args.analyst]
+    rebuilt = rebuild(settings.db_path, args.decision)
+    usd = call_estimate(spec, rebuilt)
+    rebuilt_how = "byte for byte" if rebuilt.same_prompt else "with differences"
+    _out(f"decision {args.decision}: prompt rebuilt {rebuilt_how}; a rerun with {args.analyst}"
+         f" costs ~${usd or 0:,.4f}")  # fmt: skip
+    if usd and not args.yes and not _confirmed(usd):
+        _out("not confirmed: nothing was called (pass --yes in scripts)")
+        return 1
+    with Store(":memory:") as scratch:  # the rerun's own log: the bot's database is not touched
+        analyst = arena_analyst(args.analyst, spec, scratch, SystemClock(),
+                                environ=arena_keys({args.analyst: spec}),
+                                budget_usd=settings.max_llm_usd_per_day)  # fmt: skip
+        _out(json.dumps(what_if(settings.db_path, args.decision, analyst), indent=2))
+    return 0

@@ -38,6 +38,7 @@ from botlib.ports import Analyst, MarketData
 
 __all__ = [
     "ArenaResult", "Entrant", "run_arena", "estimate", "Estimate", "ARENA_SIZING", "new_arena_dir",
+    "spec_prices",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def estimate(
         if spec.kind != "llm":
             continue
         calls[name] = cycles if cache == "record" else 0
-        price = _price_table(spec).lookup(spec.model)
+        price = spec_prices(spec).lookup(spec.model)
         cost = price.cost(PROMPT_TOKENS, COMPLETION_TOKENS) if price is not None else None
         usd[name] = None if cost is None else cost * calls[name]
     return Estimate(calls, usd)
@@ -246,6 +247,7 @@ def _price_entry(price: Any) -> dict[str, float]:
     return entry | ({"cached_input": float(cached)} if cached is not None else {})
 
 
-def _price_table(spec: Any) -> Any:
+def spec_prices(spec: Any) -> Any:
+    """The price table a model analyst is charged by (its own price over the built-in table)."""
     own = getattr(spec, "price_table", None)
     return own() if callable(own) else load_prices(None)

@@ -50,7 +50,8 @@ def check_fresh(last_bar: pd.Timestamp, now: datetime, minutes: int) -> None:
 class LiveFeatures:
     """Each cycle computes its own window: what the tick, the demo and the guard's cycles do."""
 
-    def __init__(self, market: MarketData, store: Store) -> None:
+    def __init__(self, market: MarketData, store: Store | None) -> None:
+        """`store` None: store no bars (a what-if rebuilding a logged cycle reads only)."""
         self.market, self.store = market, store
 
     def features(self, asset: AssetSettings, now: datetime) -> pd.DataFrame:
@@ -58,7 +59,8 @@ class LiveFeatures:
         bars = self.market.bars(asset.symbol, asset.timeframe, now, window_length(now, minutes))
         validate_bars(bars)
         check_fresh(bars.index[-1], now, minutes)
-        self.store.save_new_bars(asset.symbol, asset.timeframe, bars)
+        if self.store is not None:
+            self.store.save_new_bars(asset.symbol, asset.timeframe, bars)
         bars = bars[bars.index >= window_start(bars.index[-1], minutes)]
         features = add_indicators(bars)
         last = features.iloc[-1][list(INDICATOR_COLUMNS)]

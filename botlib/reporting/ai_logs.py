@@ -27,6 +27,7 @@ __all__ = [
     "JSON_FIELDS",
     "LogFilter",
     "query_logs",
+    "logged_decision",
     "totals",
     "analysts_and_models",
     "spend_since",
@@ -138,6 +139,12 @@ def analysts_and_models(store: Store) -> list[dict[str, Any]]:
     return store.rows(
         "SELECT DISTINCT analyst, model FROM ai_decision_logs ORDER BY analyst, model"
     )
+
+
+def logged_decision(store: Store, decision_id: int) -> dict[str, Any] | None:
+    """One decision log row, as stored (its prompt and request are JSON text)."""
+    found = store.rows("SELECT * FROM ai_decision_logs WHERE id = ?", [decision_id])
+    return found[0] if found else None
 
 
 def spend_since(store: Store, since: datetime) -> float:
