@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botlib.app.cli_backtest import cmd_arena, cmd_backtest, cmd_sweep, cmd_whatif, research_parsers
+from botlib.app.cli_backtest import (
+    cmd_arena,
+    cmd_audit,
+    cmd_backtest,
+    cmd_sweep,
+    cmd_whatif,
+    research_parsers,
+)
 from botlib.app.config import Settings, load_settings
 from botlib.app.logs import configure_logging
 from botlib.clock import ManualClock, SystemClock
@@ -312,6 +319,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "sweep": cmd_sweep,
     "arena": cmd_arena,
     "whatif": cmd_whatif,
+    "audit": cmd_audit,
     "cycle": cmd_cycle,
     "tick": cmd_tick,
     "run": cmd_run,

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "backtest_parser", "cmd_backtest", "cmd_sweep", "sweep_parser", "arena_parser", "cmd_arena",
-    "whatif_parser", "cmd_whatif", "research_parsers",
+    "whatif_parser", "cmd_whatif", "research_parsers", "audit_parser", "cmd_audit",
 ]  # fmt: skip
 
 
@@ -32,6 +32,7 @@ def research_parsers(
     sweep_parser(sub, parse_time)
     arena_parser(sub, parse_time)
     whatif_parser(sub)
+    audit_parser(sub, parse_time)
 
 
 def _out(line: str) -> None:
@@ -254,3 +255,47 @@ def cmd_whatif(settings: Settings, args: argparse.Namespace) -> int:
                                 budget_usd=settings.max_llm_usd_per_day)  # fmt: skip
         _out(json.dumps(what_if(settings.db_path, args.decision, analyst), indent=2))
     return 0
+
+
+def audit_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parse_time: Callable[[str], datetime]
+) -> None:
+    au = sub.add_parser("audit", help="replay a period the bot traded; list every difference")
+    au.add_argument("--symbol", required=True, help="e.g. BTC/USD")
+    au.add_argument("--start", type=parse_time, help="ISO-8601 UTC (default: the first cycle)")
+    au.add_argument("--end", type=parse_time, help="ISO-8601 UTC (default: the last cycle)")
+    au.add_argument("--out", help="folder for the replay's database (default: data/backtests)")
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from botlib.app.wiring import protection
+    from botlib.arena.audit import BotTerms, audit
+    from botlib.backtest import BACKTEST_DIR, Sizing
+    from botlib.ops.limits import load_limits
+    from botlib.storage.store import Store
+    from botlib.venues.sim import SimMarket
+    from botlib.venues.stored_bars import FrameMarket
+
+    symbol = args.symbol.upper()
+    with Store(settings.db_path, read_only=True) as store:
+        asset = store.get_asset(symbol)
+        limits = load_limits(store, settings.limits)
+    sim = settings.resolved_mode == "sim"
+    market = SimMarket() if sim else FrameMarket.from_store(settings.db_path, symbol,
+                                                               asset.timeframe)  # fmt: skip
+    band = protection(settings)
+    terms = BotTerms(
+        cash=settings.sim_cash, fee_rate=settings.sim_fee_rate,
+        slippage_bps=settings.sim_slippage_bps, stop_band_pct=band.band_pct if band else None,
+        sizing=Sizing(asset.position_size_pct, limits.max_position_pct),
+        analyst=asset.analyst or settings.resolved_analyst,
+    )  # fmt: skip
+    if settings.log_level.upper() != "DEBUG":
+        logging.getLogger("botlib.core.engine").setLevel(logging.WARNING)
+    report = audit(settings.db_path, symbol, args.start, args.end, market=market, terms=terms,
+                   directory=Path(args.out) if args.out else BACKTEST_DIR)  # fmt: skip
+    _out(f"audit {symbol}: {report.cycles} cycles {report.start:%Y-%m-%d %H:%M}Z .."
+         f" {report.end:%Y-%m-%d %H:%M}Z, {len(report.differences)} difference(s)")  # fmt: skip
+    if report.differences:
+        _out(report.table().to_string(index=False))
+    return 0 if not report.differences else 1
