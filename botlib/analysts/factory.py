@@ -7,8 +7,8 @@ from the settings, a backtest or a notebook may build one by hand. Keys stay `Se
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -19,11 +19,22 @@ from botlib.analysts.pricing import load_prices
 from botlib.analysts.rules import RulesAnalyst
 from botlib.clock import day_start
 from botlib.errors import ConfigError
-from botlib.ports import Analyst, Clock
+from botlib.features.smc.higher import higher_timeframes
+from botlib.models import TIMEFRAMES
+from botlib.ports import (
+    Analyst,
+    AnalystResult,
+    Clock,
+    MarketContext,
+    ReflectionResult,
+    TradeReview,
+)
 from botlib.storage.llm_cache import LlmCache
 from botlib.storage.store import Store
 
-__all__ = ["ANALYSTS", "LlmConfig", "build_analyst"]
+__all__ = [
+    "ANALYSTS", "LlmConfig", "build_analyst", "HigherTimeframes", "with_higher_timeframes",
+]  # fmt: skip
 
 ANALYSTS = ("rules", "openai")
 
@@ -42,6 +53,7 @@ class LlmConfig:
     cache: CacheMode = "off"
     budget_usd: float = 5.0  # per UTC day, decisions and reflections together
     temperature: float | None = 0.2  # None: the endpoint's default (some models accept no other)
+    multi_timeframe: bool = False  # add the 4h and 1d structure to the prompt (`HigherTimeframes`)
 
 
 def build_analyst(
@@ -83,4 +95,29 @@ def build_analyst(
     )
     if spent is None:
         spent = lambda now: store.llm_spend_since(day_start(now))  # noqa: E731
-    return BudgetGuard(OpenAIAnalyst(chat), spent, llm.budget_usd, clock)
+    model: Analyst = OpenAIAnalyst(chat)
+    if llm.multi_timeframe:
+        model = HigherTimeframes(model)
+    return BudgetGuard(model, spent, llm.budget_usd, clock)
+
+
+class HigherTimeframes:
+    """Give the analyst the 4h and 1d structure too (`smc.higher_timeframes` in its context),
+    computed from the cycle's own bars (`botlib.features.smc.higher`): opt-in per analyst."""
+
+    def __init__(self, inner: Analyst) -> None:
+        self.inner, self.name = inner, inner.name
+        self.model = getattr(inner, "model", None)
+
+    def decide(self, context: MarketContext) -> AnalystResult:
+        return self.inner.decide(with_higher_timeframes(context))
+
+    def reflect(self, review: TradeReview) -> ReflectionResult:
+        return self.inner.reflect(review)
+
+
+def with_higher_timeframes(context: MarketContext) -> MarketContext:
+    """`context` with the higher timeframes' summary added to its SMC summary."""
+    width = timedelta(minutes=TIMEFRAMES[context.asset.timeframe])
+    higher = higher_timeframes(context.bars, width)
+    return replace(context, smc=context.smc | {"higher_timeframes": higher})

@@ -36,7 +36,8 @@ def arena_analyst(
     else:
         llm = spec.llm_config(environ, "off", budget_usd)
         built = build_analyst("openai", store, clock, llm, spent=spent)
-    for part in (built, getattr(built, "inner", None)):  # a model's guard and the model
-        if part is not None:
-            part.name = name
+    part: Any = built
+    while part is not None:  # a model's guard, its wrappers and the model all sign results
+        part.name = name
+        part = getattr(part, "inner", None)
     return built

@@ -29,7 +29,7 @@ temperature = 0.2                        # optional, 0 to 2
 prompt_variant = "default"               # optional, a label stored with the results
 price = { input_per_1m = 2.5, output_per_1m = 10.0, cached_input_per_1m = 1.25 }  # optional
 training_cutoff = "2023-10-01"           # optional; later backtest dates are free of leakage
-multi_timeframe = false                  # optional, opt-in higher-timeframe context
+multi_timeframe = false                  # optional: true adds the 4h and 1d structure
 ```
 
 Analyst names are 1-40 lowercase letters, digits, `_` or `-`. Keys never enter the file: an LLM
@@ -162,8 +162,8 @@ class PriceSpec(BaseModel):
 class LlmSpec(_Spec):
     """A model behind an OpenAI-compatible endpoint; the key comes from the `key_env` variable.
 
-    `temperature`, `prompt_variant`, `training_cutoff` and `multi_timeframe` are carried here
-    for the builder and the results; `LlmConfig` has no field for them.
+    `temperature` and `multi_timeframe` go to its `LlmConfig`; `prompt_variant` and
+    `training_cutoff` are carried here for the results (the leaderboard's warning).
     """
 
     kind: Literal["llm"] = "llm"
@@ -258,6 +258,7 @@ class LlmSpec(_Spec):
             cache=cast(CacheMode, cache),
             budget_usd=budget_usd,
         )
+        config = replace(config, multi_timeframe=self.multi_timeframe)
         return config if self.temperature is None else replace(config, temperature=self.temperature)
 
     def price_table(self, base: PriceTable | None = None) -> PriceTable:

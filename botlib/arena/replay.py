@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botlib.analysts.factory import with_higher_timeframes
 from botlib.analysts.prompt import build_messages
 from botlib.arena.research import COMPLETION_TOKENS, spec_prices
 from botlib.clock import parse_time
@@ -77,6 +78,8 @@ def rebuild(db_path: Path | str, decision_id: int) -> Rebuilt:
         row["symbol"], now, features, asset, Account(cash, equity, cash, "replay"), position,
         float(request["price"]), source.summary(features),
     )  # fmt: skip
+    if "higher_timeframes" in request.get("smc", {}):  # a multi-timeframe analyst's prompt
+        context = with_higher_timeframes(context)
     messages, _ = build_messages(context)
     return Rebuilt(row, context, messages)
 
