@@ -199,8 +199,9 @@ def test_the_dashboards_arena_tab_shows_the_board_when_opened(tmp_path: Path) ->
         overall = texts[1]
         assert overall.startswith("<h4>All assets</h4>") and overall.count("<tr>") == 4
         assert any(t.startswith("<h4>BTC/USD</h4>") for t in texts)
-        assert "<th>buy_and_hold</th>" in texts[-1] and "75%" not in texts[-1]  # 3 cycles
-        assert "67%" in texts[-1]  # flat and buy_and_hold agree on 2 of 3 cycles
+        agreement = texts[-2]
+        assert "<th>buy_and_hold</th>" in agreement and "75%" not in agreement  # 3 cycles
+        assert "67%" in agreement  # flat and buy_and_hold agree on 2 of 3 cycles
         (figure,) = [w for w in page.arena.widget.children if not isinstance(w, HTML)]
         assert sorted(m.labels[0] for m in figure.marks) == ["buy_and_hold", "flat", "live"]
     finally:
@@ -258,3 +259,16 @@ def test_promoting_a_shadow_makes_it_the_live_analyst_audited(tmp_path: Path) ->
         assert len(fake.requests) == 1
     (decided,) = [r for r in rows(db, DECISIONS) if r["cycle_id"] in later]
     assert decided["analyst"] == "pricey" and decided["cost_usd"] > 0
+
+
+def test_the_arena_tab_adds_the_bootstrap_once_there_are_enough_cycles(tmp_path: Path) -> None:
+    arena = tmp_path / "arena.toml"
+    arena.write_text(BASELINES)
+    early_db, db = tmp_path / "early.db", tmp_path / "bot.db"
+    tick(early_db, 12, arena_file=arena, shadows=("buy_and_hold", "flat"))
+    early = ArenaTab(early_db).widget.children[-1].value
+    assert "Shown once every analyst has 30 cycles in common (12 so far)" in early
+    tick(db, 31, arena_file=arena, shadows=("buy_and_hold", "flat"))
+    late = ArenaTab(db).widget.children[-1].value
+    assert late.startswith("<h4>Is a lead more than luck?</h4>")
+    assert "moving-block bootstrap" in late and "P(beats buy_and_hold)" in late

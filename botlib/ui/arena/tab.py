@@ -2,8 +2,9 @@
 
 It shows `botlib.reporting.arena_board`: the overall leaderboard (P&L after fees, LLM spend,
 P&L after it, trades, win rate, max drawdown), one per asset, every analyst's account equity
-on one chart, and the agreement matrix (how often two analysts took the same action on the same
-live cycle). Built when the tab is first opened and re-read each time it is opened again.
+on one chart, the agreement matrix (how often two analysts took the same action on the same
+live cycle) and, once they share `MIN_CYCLES` cycles, the research arena's bootstrap (is a lead
+more than luck?). Built when the tab is first opened and re-read each time it is opened again.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 from ipywidgets import HTML, Layout, VBox
 
+from botlib.arena.stats import block_bootstrap
 from botlib.reporting.arena_board import ArenaBoard, arena_board
-from botlib.ui.arena.report import overlaid_curves
+from botlib.ui.arena.report import overlaid_curves, statistics_html
 from botlib.ui.backtest_report import format_value
 
 __all__ = ["ArenaTab", "board_html", "agreement_html"]
@@ -26,6 +28,7 @@ _COLUMNS = (
     ("trades", "trades"), ("win rate %", "win_rate_pct"), ("max drawdown %", "max_drawdown_pct"),
     ("cycles", "cycles"),
 )  # fmt: skip
+MIN_CYCLES = 30  # common cycles before the bootstrap says anything
 EMPTY = (
     "No shadows yet: name arena analysts in BOTLIB_SHADOWS (see the README, 'The arena') and"
     " they decide beside the live one from the next cycle on."
@@ -86,5 +89,18 @@ class ArenaTab:
         figure = overlaid_curves("Account equity by analyst (USD)", board.curves)
         figure.add_class("botlib-arena-curves")
         agreement = "<h4>Same action on the same cycle</h4>" + agreement_html(board.agreement)
-        self.widget.children = (*parts, figure, HTML(agreement))
+        self.widget.children = (*parts, figure, HTML(agreement), HTML(_luck(board)))
         return board
+
+
+def _luck(board: ArenaBoard) -> str:
+    """The research arena's bootstrap on the live curves (the cycles every analyst ran)."""
+    curves = pd.DataFrame(board.curves).dropna()
+    if len(curves) < MIN_CYCLES or len(curves.columns) < 2:
+        return (
+            f'<p class="botlib-backtest-note">Is a lead more than luck? Shown once every'
+            f" analyst has {MIN_CYCLES} cycles in common ({len(curves)} so far).</p>"
+        )
+    report = block_bootstrap(curves, benchmark="buy_and_hold" if "buy_and_hold" in curves
+                             else None)  # fmt: skip
+    return "<h4>Is a lead more than luck?</h4>" + statistics_html(report)
