@@ -19,6 +19,8 @@ from botlib.arena.replay import call_estimate, rebuild, what_if
 from botlib.clock import ManualClock
 from botlib.errors import ConfigError
 from botlib.storage.store import Store
+from botlib.ui.ai_explorer import AiLogExplorer
+from botlib.ui.arena.whatif import WhatIfPanel
 from tests.conftest import T0, openai_engine
 from tests.fakes.openai_server import FakeOpenAI, buy
 
@@ -103,3 +105,46 @@ def test_the_whatif_command_prints_both_answers(tmp_path: Path, fake_openai: Fak
     assert first.startswith(f"decision {decision_id}: prompt rebuilt byte for byte")
     shown = json.loads(rest)
     assert shown["original"]["action"] == "BUY" and shown["rerun"]["action"] == "HOLD"
+
+
+def test_the_explorers_what_if_shows_the_cost_then_both_answers(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    db = tmp_path / "bot.db"
+    (decision_id,) = logged_cycles(db, fake_openai, 1)
+    with FakeOpenAI(buy(confidence=0.35)) as other:
+        arena = tmp_path / "arena.toml"
+        arena.write_text(f"""
+[analysts.flat]
+kind = "flat"
+
+[analysts.other]
+kind = "llm"
+model = "gpt-4o"
+base_url = "{other.base_url}"
+key_env = "REPLAY_TEST_KEY"
+""")
+        analysts = load_arena(arena).analysts
+
+        keys = {"REPLAY_TEST_KEY": "sk-test"}
+
+        def build(name: str, spec: object, scratch: Store) -> object:
+            return arena_analyst(name, spec, scratch, ManualClock(T0), environ=keys,
+                                 budget_usd=1.0)  # fmt: skip
+
+        panel = WhatIfPanel(db, analysts, build)  # type: ignore[arg-type]
+        explorer = AiLogExplorer(db, what_if=panel)
+        assert panel.widget in explorer.widget.children
+        explorer.select(decision_id)
+        assert panel.decision_id == decision_id
+        assert panel.cost.value == "costs ~$0.0000" and not panel.run.disabled  # flat: free
+        panel.analyst.value = "other"
+        assert panel.cost.value.startswith("costs ~$0.00") and other.requests == []
+        panel.run.click()
+        assert len(other.requests) == 1
+    shown = panel.result.value
+    assert "rebuilt byte for byte" in shown
+    assert "<tr><th>action</th><td>BUY</td><td>BUY</td></tr>" in shown
+    assert "<tr><th>confidence</th><td>0.8</td><td>0.35</td></tr>" in shown
+    panel.show(None)  # what the explorer does when no call is selected: nothing to run
+    assert panel.run.disabled and panel.result.value == ""

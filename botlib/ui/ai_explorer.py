@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -50,6 +50,9 @@ with warnings.catch_warnings():
         "ignore", "metadata .* was set from the constructor", DeprecationWarning
     )
     from bqplot import Axis, Bars, DateScale, Figure, LinearScale, Lines
+
+if TYPE_CHECKING:
+    from botlib.ui.arena.whatif import WhatIfPanel
 
 __all__ = ["AiLogExplorer", "AiCharts"]
 
@@ -155,8 +158,10 @@ class AiCharts:
 class AiLogExplorer:
     """Filters, summary, charts, table, exports and a detail view over `ai_decision_logs`."""
 
-    def __init__(self, db_path: Path | str, *, limit: int = 200) -> None:
-        self.path = Path(db_path)
+    def __init__(
+        self, db_path: Path | str, *, limit: int = 200, what_if: WhatIfPanel | None = None
+    ) -> None:
+        self.path, self.what_if = Path(db_path), what_if
         self.rows: list[dict[str, Any]] = []
         self._quiet = False  # set while the code (not the user) changes filter widgets
         self.status = _html("botlib-status", "starting…")
@@ -213,6 +218,7 @@ class AiLogExplorer:
             self.status, filters, self.summary, self.charts.widget,
             widgets.HBox([self.export, self.exports]), table_box,
             _html("botlib-caption", "Call detail"), self.calls, self.detail,
+            *([self.what_if.widget] if self.what_if else []),
         ])  # fmt: skip
         root.add_class("botlib-dashboard")
         root.add_class("botlib-ai-explorer")
@@ -344,6 +350,8 @@ class AiLogExplorer:
             return
         row = next((r for r in self.rows if r["id"] == self.calls.value), None)
         self.detail.value = detail_html(row)
+        if self.what_if is not None:
+            self.what_if.show(None if row is None else int(row["id"]))
 
     def _fail(self, exc: Exception) -> None:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

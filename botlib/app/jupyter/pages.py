@@ -12,6 +12,7 @@ from typing import Any
 
 from botlib.app.config import load_settings
 from botlib.app.wiring import build_engine
+from botlib.ports import Analyst
 from botlib.redact import register_secrets
 from botlib.reporting.arena_board import shadow_folder
 from botlib.storage.store import Store
@@ -39,9 +40,32 @@ def dashboard(**options: Any) -> Dashboard:
     return Dashboard.from_path(settings.db_path, **options)
 
 
-def ai_log_explorer(db: Path | str | None = None, **options: Any) -> AiLogExplorer:
-    """Open the read-only AI-log explorer on `db`, else on `BOTLIB_DB` (or the default path)."""
-    return AiLogExplorer.from_path(db or load_settings(env_file=None).db_path, **options)
+def ai_log_explorer(
+    db: Path | str | None = None, *, what_if: bool = False, **options: Any
+) -> AiLogExplorer:
+    """Open the read-only AI-log explorer on `db`, else on `BOTLIB_DB` (or the default path).
+
+    `what_if=True` (in JupyterLab, where the keys are; never under Voila) adds the What if…
+    panel: the selected decision rerun by an analyst of `BOTLIB_ARENA_FILE`, cost shown first.
+    """
+    if not what_if:
+        return AiLogExplorer.from_path(db or load_settings(env_file=None).db_path, **options)
+    from botlib.app.wiring import arena_keys
+    from botlib.arena.analysts import arena_analyst
+    from botlib.arena.config import default_arena, load_arena
+    from botlib.clock import SystemClock
+    from botlib.ui.arena.whatif import WhatIfPanel
+
+    settings = load_settings()
+    path = db or settings.db_path
+    arena = load_arena(settings.arena_file) if settings.arena_file else default_arena()
+
+    def build(name: str, spec: Any, scratch: Store) -> Analyst:
+        return arena_analyst(name, spec, scratch, SystemClock(), environ=arena_keys({name: spec}),
+                             budget_usd=settings.max_llm_usd_per_day)  # fmt: skip
+
+    panel = WhatIfPanel(path, arena.analysts, build)
+    return AiLogExplorer.from_path(path, what_if=panel, **options)
 
 
 def control_panel(**options: Any) -> ControlPanel:
