@@ -17,9 +17,10 @@ import pytest
 
 from botlib.arena.config import default_arena, load_arena
 from botlib.arena.research import COMPLETION_TOKENS, PROMPT_TOKENS, estimate, run_arena
+from botlib.storage.store import Store
 from botlib.ui import charts
 from botlib.ui.arena.report import arena_report, leaderboard_html, statistics_html
-from tests.fakes.openai_server import FakeOpenAI, Responder, decision, prompt_price
+from tests.fakes.openai_server import FakeOpenAI, Responder, decision, error, prompt_price
 
 Figure = charts.Figure
 END = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -194,3 +195,36 @@ def test_the_cli_asks_before_spending_and_runs_with_yes(tmp_path: Path) -> None:
     assert any(line.split()[:2] == ["1", "buy_and_hold"] for line in lines), ran.stdout
     assert any("moving-block bootstrap" in line for line in lines)
     assert KEY not in ran.stdout + ran.stderr
+
+
+def test_a_failing_model_holds_every_cycle_and_the_arena_still_ranks_it(
+    tmp_path: Path,
+) -> None:
+    with FakeOpenAI(error(400, "the model refused the request")) as broken:
+        arena = tmp_path / "arena.toml"
+        arena.write_text(f"""
+[analysts.broken]
+kind = "llm"
+model = "gpt-4o"
+base_url = "{broken.base_url}"
+key_env = "ARENA_TEST_KEY"
+
+[analysts.flat]
+kind = "flat"
+""")
+        start = datetime(2023, 9, 29, 12, tzinfo=UTC)  # before gpt-4o's training cutoff
+        result = run_arena(dict(load_arena(arena).analysts), "BTC/USD", start,
+                           start + timedelta(hours=6), directory=tmp_path / "runs",
+                           cache="record", cache_db=tmp_path / "cache.db",
+                           environ={"ARENA_TEST_KEY": KEY})  # fmt: skip
+        assert len(broken.requests) == 25  # one per cycle, none retried (a 400)
+    assert [e.name for e in result.finished] == ["broken", "flat"]
+    with Store(tmp_path / "runs" / "broken.db", read_only=True) as store:
+        errors = store.rows("SELECT action, error FROM ai_decision_logs")
+    assert len(errors) == 25 and all(r["action"] == "HOLD" and r["error"] for r in errors)
+    board = result.leaderboard().set_index("analyst")
+    assert board.loc["broken", "trades"] == 0 and board.loc["broken", "llm_spend"] == 0
+    assert result.warnings() == [  # gpt-4o's cutoff from the built-in table
+        "broken: the model may have seen these prices (training cutoff 2023-10-01,"
+        " the run starts 2023-09-29)"
+    ]

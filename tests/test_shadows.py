@@ -173,6 +173,8 @@ def test_the_arena_board_ranks_live_and_shadows_and_counts_their_agreement(
     assert overall["pnl_after_llm"].is_monotonic_decreasing
     table = board.rows.set_index(["analyst", "symbol"])
     assert table.loc[("flat", "BTC/USD"), "pnl"] == 0 and table.loc[("flat", "all"), "cycles"] == 4
+    assert table.loc[("flat", "all"), "return_pct"] == 0
+    assert table.loc[("buy_and_hold", "all"), "return_pct"] != 0
     last = "SELECT asset_pnl FROM equity_snapshots ORDER BY id DESC LIMIT 1"
     held = rows(shadow_folder(db) / "buy_and_hold.db", last)[0]["asset_pnl"]
     assert held != 0 and table.loc[("buy_and_hold", "BTC/USD"), "pnl"] == pytest.approx(held)

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from botlib.errors import ConfigError
 
-__all__ = ["Price", "PriceTable", "DEFAULT_PRICES", "load_prices"]
+__all__ = [
+    "Price", "PriceTable", "DEFAULT_PRICES", "load_prices", "TRAINING_CUTOFFS", "training_cutoff",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # gpt-4o-2024-08-06 is priced as gpt-4o
@@ -45,6 +47,17 @@ DEFAULT_PRICES: dict[str, Price] = {
     "gpt-4o": Price(2.50, 1.25, 10.00, "2026-11"),
     "gpt-4o-mini": Price(0.15, 0.075, 0.60, "2026-11"),
 }
+
+
+# The published training-data cutoffs of the default models (OpenAI's model pages): a backtest
+# over dates before them may replay prices the model saw. An arena file's `training_cutoff`
+# adds or overrides one.
+TRAINING_CUTOFFS: dict[str, str] = {"gpt-4o": "2023-10-01", "gpt-4o-mini": "2023-10-01"}
+
+
+def training_cutoff(model: str) -> str | None:
+    """The model's known training cutoff (ISO date), also for a dated name, or None."""
+    return TRAINING_CUTOFFS.get(model) or TRAINING_CUTOFFS.get(_DATED.sub("", model))
 
 
 class PriceTable:

@@ -168,6 +168,7 @@ def arena_parser(
     ar.add_argument("--analysts", help="comma-separated names from the arena file (default: all)")
     ar.add_argument("--config", help="the arena file (TOML; default: rules, buy_and_hold, flat)")
     ar.add_argument("--days", type=float, default=7.0, help="length of the replayed window")
+    ar.add_argument("--start", type=parse_time, help="window start, ISO-8601 UTC (over --days)")
     ar.add_argument("--end", type=parse_time, help="window end, ISO-8601 UTC (default: now)")
     ar.add_argument("--timeframe", choices=list(TIMEFRAMES), default="15Min")
     ar.add_argument("--cache", choices=["replay", "record"], default="replay",
@@ -183,12 +184,15 @@ def cmd_arena(settings: Settings, args: argparse.Namespace) -> int:
     from botlib.arena.research import estimate, run_arena
     from botlib.backtest import default_window
     from botlib.backtest.fast_path import cycle_times
+    from botlib.clock import floor_time
     from botlib.venues.sim import SimMarket
 
     arena = load_arena(args.config) if args.config else default_arena()
     names = [n.strip() for n in args.analysts.split(",")] if args.analysts else None
     analysts = arena.select(names) if names else dict(arena.analysts)
     start, end = default_window(args.days, args.timeframe, args.end)
+    if args.start is not None:
+        start = floor_time(args.start, TIMEFRAMES[args.timeframe])
     market = SimMarket()
     cost = estimate(analysts, len(cycle_times(market, args.timeframe, start, end)), args.cache)
     _out(f"estimate: {cost.describe()}")

@@ -29,7 +29,7 @@ import pandas as pd
 
 from botlib.analysts.baselines import BuyAndHold, Flat, SmaCross
 from botlib.analysts.factory import LlmConfig
-from botlib.analysts.pricing import load_prices
+from botlib.analysts.pricing import load_prices, training_cutoff
 from botlib.arena.stats import BENCHMARK, BootstrapReport, block_bootstrap
 from botlib.backtest.results import BACKTEST_DIR, BacktestResult
 from botlib.backtest.run import LLM_CACHE_DB, Sizing, run_backtest
@@ -210,6 +210,8 @@ def _enter(
     budget_usd: float,
 ) -> Entrant:  # fmt: skip
     cutoff = getattr(spec, "training_cutoff", None)
+    if cutoff is None and spec.kind == "llm":  # the built-in table's, for a known model
+        cutoff = training_cutoff(spec.model)
     entrant = Entrant(name, spec.describe(), model_cutoff=None if cutoff is None else str(cutoff))
     try:
         analyst, llm = _build(name, spec, folder, common["llm_cache"], environ, budget_usd)

@@ -5,8 +5,9 @@ The live analyst's books are the bot's database; each shadow's are `<db>.arena/<
 from the first shadow cycle on (a shadow added later starts later: its rows say since when), so
 the live analyst's earlier history does not count. Per asset and analyst: P&L after fees
 (realized plus unrealized, from the equity snapshots' `asset_pnl`), LLM spend, P&L after it,
-closed trades, win rate; overall, the same summed plus the account's max drawdown and its equity
-curve; and how often each pair of analysts took the same action on the same live cycle.
+closed trades, win rate; overall, the same summed plus the account's return, max drawdown,
+Sharpe and equity curve; and how often each pair of analysts took the same action on the same
+live cycle.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from botlib.reporting.analytics import drawdown
+from botlib.reporting.analytics import drawdown, sharpe_ratio
 from botlib.storage.store import Store
 
 __all__ = ["ArenaBoard", "arena_board", "shadow_folder", "LIVE"]
@@ -61,7 +62,7 @@ def arena_board(db_path: Path | str) -> ArenaBoard:
 
 _COLUMNS = [
     "analyst", "symbol", "pnl", "llm_spend", "pnl_after_llm", "trades", "win_rate_pct",
-    "max_drawdown_pct", "cycles",
+    "max_drawdown_pct", "sharpe", "return_pct", "cycles",
 ]  # fmt: skip
 
 
@@ -122,6 +123,9 @@ def _rows(name: str, read: dict[str, Any]) -> list[dict[str, Any]]:
                      trades["realized_pnl"].astype(float), len(snaps))  # fmt: skip
         curve = read["equity"]
         total["max_drawdown_pct"] = abs(float(drawdown(curve).min() * 100)) if len(curve) else 0.0
+        total["sharpe"] = sharpe_ratio(curve)
+        start = float(curve.iloc[0]) if len(curve) else 0.0
+        total["return_pct"] = (float(curve.iloc[-1]) / start - 1) * 100 if start > 0 else None
         rows.append(total)
     return rows
 
@@ -133,7 +137,7 @@ def _row(
     return {
         "analyst": name, "symbol": symbol, "pnl": pnl, "llm_spend": spend,
         "pnl_after_llm": pnl - spend, "trades": len(closed), "win_rate_pct": wins,
-        "max_drawdown_pct": None, "cycles": cycles,
+        "max_drawdown_pct": None, "sharpe": None, "return_pct": None, "cycles": cycles,
     }  # fmt: skip
 
 

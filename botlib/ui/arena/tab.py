@@ -24,9 +24,9 @@ from botlib.ui.backtest_report import format_value
 __all__ = ["ArenaTab", "board_html", "agreement_html"]
 
 _COLUMNS = (
-    ("P&L after fees", "pnl"), ("LLM spend", "llm_spend"), ("P&L after LLM", "pnl_after_llm"),
-    ("trades", "trades"), ("win rate %", "win_rate_pct"), ("max drawdown %", "max_drawdown_pct"),
-    ("cycles", "cycles"),
+    ("return %", "return_pct"), ("P&L after fees", "pnl"), ("LLM spend", "llm_spend"),
+    ("P&L after LLM", "pnl_after_llm"), ("trades", "trades"), ("win rate %", "win_rate_pct"),
+    ("max drawdown %", "max_drawdown_pct"), ("Sharpe", "sharpe"), ("cycles", "cycles"),
 )  # fmt: skip
 MIN_CYCLES = 30  # common cycles before the bootstrap says anything
 EMPTY = (
@@ -40,7 +40,7 @@ def board_html(rows: pd.DataFrame) -> str:
     head = "".join(f"<th>{name}</th>" for name, _ in _COLUMNS)
     body = "".join(
         f"<tr><td>{rank}</td><td>{html.escape(str(row['analyst']))}</td>"
-        + "".join(f"<td>{format_value(name, row[key])}</td>" for name, key in _COLUMNS)
+        + "".join(f"<td>{format_value(name, row.get(key))}</td>" for name, key in _COLUMNS)
         + "</tr>"
         for rank, row in enumerate(rows.to_dict("records"), start=1)
     )
