@@ -1,5 +1,6 @@
-"""The 4h and 1d structure an LLM analyst may ask for: completed higher bars only (no look-ahead),
-in the prompt of the analyst that opted in and no other, and rebuilt byte for byte later."""
+"""What a model analyst may ask for in its prompt: the 4h and 1d structure (completed higher
+bars only, no look-ahead) and a prompt variant; either only in its own prompt, and rebuilt byte
+for byte later."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from botlib.arena.config import load_arena
 from botlib.arena.replay import rebuild
 from botlib.arena.research import run_arena
+from botlib.errors import ConfigError
 from botlib.features.smc.higher import MIN_BARS, higher_timeframes
 from botlib.storage.store import Store
 from botlib.venues.sim import SimMarket
@@ -66,3 +70,35 @@ key_env = "MTF_TEST_KEY"
     with Store(db, read_only=True) as store:
         (first,) = store.rows("SELECT min(id) AS id FROM ai_decision_logs")
     assert rebuild(db, first["id"]).same_prompt
+
+
+def test_a_brief_prompt_variant_is_shorter_and_replays_byte_for_byte(tmp_path: Path) -> None:
+    with FakeOpenAI() as brief, FakeOpenAI() as full:
+        arena = tmp_path / "arena.toml"
+        arena.write_text(f"""
+[analysts.brief]
+kind = "llm"
+model = "gpt-4o-mini"
+base_url = "{brief.base_url}"
+key_env = "MTF_TEST_KEY"
+prompt_variant = "brief"
+
+[analysts.full]
+kind = "llm"
+model = "gpt-4o-mini"
+base_url = "{full.base_url}"
+key_env = "MTF_TEST_KEY"
+""")
+        analysts, keys = dict(load_arena(arena).analysts), {"MTF_TEST_KEY": "sk-x"}
+        run_arena(analysts, "BTC/USD", END - timedelta(hours=1), END, directory=tmp_path / "runs",
+                  cache="record", cache_db=tmp_path / "cache.db", environ=keys)  # fmt: skip
+        short, long = brief.requests[0]["messages"], full.requests[0]["messages"]
+    assert len(short[0]["content"]) < len(long[0]["content"]) / 2  # the system prompt
+    assert short[1]["content"].count("\n") == long[1]["content"].count("\n") - 20  # 10 bars, not 30
+    with Store(tmp_path / "runs" / "brief.db", read_only=True) as store:
+        (first,) = store.rows("SELECT min(id) AS id FROM ai_decision_logs")
+    assert rebuild(tmp_path / "runs" / "brief.db", first["id"]).same_prompt
+    bad = tmp_path / "bad.toml"
+    bad.write_text(arena.read_text().replace('"brief"', '"poetic"'))
+    with pytest.raises(ConfigError, match="unknown prompt variant: use one of default, brief"):
+        load_arena(bad)

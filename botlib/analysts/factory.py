@@ -54,6 +54,7 @@ class LlmConfig:
     budget_usd: float = 5.0  # per UTC day, decisions and reflections together
     temperature: float | None = 0.2  # None: the endpoint's default (some models accept no other)
     multi_timeframe: bool = False  # add the 4h and 1d structure to the prompt (`HigherTimeframes`)
+    prompt_variant: str = "default"  # a key of `botlib.analysts.prompt.PROMPT_VARIANTS`
 
 
 def build_analyst(
@@ -95,7 +96,7 @@ def build_analyst(
     )
     if spent is None:
         spent = lambda now: store.llm_spend_since(day_start(now))  # noqa: E731
-    model: Analyst = OpenAIAnalyst(chat)
+    model: Analyst = OpenAIAnalyst(chat, llm.prompt_variant)
     if llm.multi_timeframe:
         model = HigherTimeframes(model)
     return BudgetGuard(model, spent, llm.budget_usd, clock)

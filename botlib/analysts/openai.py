@@ -97,15 +97,15 @@ class OpenAIAnalyst:
 
     name = "openai"
 
-    def __init__(self, chat: ChatModel) -> None:
-        self.chat = chat
+    def __init__(self, chat: ChatModel, prompt_variant: str = "default") -> None:
+        self.chat, self.prompt_variant = chat, prompt_variant
 
     @property
     def model(self) -> str:
         return self.chat.model
 
     def decide(self, context: MarketContext) -> AnalystResult:
-        messages, facts = build_messages(context)
+        messages, facts = build_messages(context, self.prompt_variant)
         reply, failure = self._complete(messages, DECISION_FORMAT)
         if reply is None:
             return self._hold(context.symbol, facts, _record(messages, None, **failure))

@@ -26,7 +26,7 @@ model = "gpt-4o"
 base_url = "https://api.openai.com/v1"   # optional; any OpenAI-compatible endpoint
 key_env = "OPENAI_API_KEY"               # the NAME of the variable holding the key, never the key
 temperature = 0.2                        # optional, 0 to 2
-prompt_variant = "default"               # optional, a label stored with the results
+prompt_variant = "default"               # optional: default or brief (a third of the tokens)
 price = { input_per_1m = 2.5, output_per_1m = 10.0, cached_input_per_1m = 1.25 }  # optional
 training_cutoff = "2023-10-01"           # optional; later backtest dates are free of leakage
 multi_timeframe = false                  # optional: true adds the 4h and 1d structure
@@ -65,6 +65,7 @@ from pydantic import (
 from botlib.analysts.factory import LlmConfig
 from botlib.analysts.llm import CacheMode
 from botlib.analysts.pricing import Price, PriceTable
+from botlib.analysts.prompt import PROMPT_VARIANTS
 from botlib.errors import ConfigError
 
 __all__ = [
@@ -162,8 +163,8 @@ class PriceSpec(BaseModel):
 class LlmSpec(_Spec):
     """A model behind an OpenAI-compatible endpoint; the key comes from the `key_env` variable.
 
-    `temperature` and `multi_timeframe` go to its `LlmConfig`; `prompt_variant` and
-    `training_cutoff` are carried here for the results (the leaderboard's warning).
+    `temperature`, `multi_timeframe` and `prompt_variant` go to its `LlmConfig`;
+    `training_cutoff` is carried here for the results (the leaderboard's warning).
     """
 
     kind: Literal["llm"] = "llm"
@@ -175,6 +176,13 @@ class LlmSpec(_Spec):
     price: PriceSpec | None = None
     training_cutoff: date | None = None
     multi_timeframe: bool = False
+
+    @field_validator("prompt_variant")
+    @classmethod
+    def _variant(cls, value: str) -> str:
+        if value not in PROMPT_VARIANTS:
+            raise ValueError(f"unknown prompt variant: use one of {', '.join(PROMPT_VARIANTS)}")
+        return value
 
     @field_validator("model")
     @classmethod
@@ -258,7 +266,8 @@ class LlmSpec(_Spec):
             cache=cast(CacheMode, cache),
             budget_usd=budget_usd,
         )
-        config = replace(config, multi_timeframe=self.multi_timeframe)
+        config = replace(config, multi_timeframe=self.multi_timeframe,
+                         prompt_variant=self.prompt_variant)  # fmt: skip
         return config if self.temperature is None else replace(config, temperature=self.temperature)
 
     def price_table(self, base: PriceTable | None = None) -> PriceTable:

@@ -80,7 +80,7 @@ def rebuild(db_path: Path | str, decision_id: int) -> Rebuilt:
     )  # fmt: skip
     if "higher_timeframes" in request.get("smc", {}):  # a multi-timeframe analyst's prompt
         context = with_higher_timeframes(context)
-    messages, _ = build_messages(context)
+    messages, _ = build_messages(context, request.get("prompt_variant", "default"))
     return Rebuilt(row, context, messages)
 
 
