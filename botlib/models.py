@@ -119,6 +119,10 @@ class AssetSettings(BaseModel):
     position_size_pct: float = Field(default=10.0, gt=0.0, le=100.0, strict=True)
     stop_loss_pct: float = Field(default=2.0, gt=0.0, lt=100.0, strict=True)
     take_profit_pct: float = Field(default=4.0, gt=0.0, le=1000.0, strict=True)
+    # The farthest a BUY's stop may sit below its entry: % of the entry, and (when set) ATR(14)
+    # multiples; a decision beyond either is rejected (`botlib.core.decision_checks`).
+    max_stop_pct: float = Field(default=10.0, gt=0.0, le=100.0, strict=True)
+    max_stop_atr: float | None = Field(default=None, gt=0.0, le=100.0, strict=True)
     # None: the configured default; else "rules", "openai" or an arena analyst's name (a shadow
     # promoted to live: `botlib.ops.control.set_analyst`)
     analyst: str | None = Field(default=None, pattern=r"^[a-z0-9_-]{1,40}$")

@@ -128,7 +128,7 @@ def _first_fill(path, stop: float, limit: float) -> float:  # type: ignore[no-un
 
 
 def test_take_profit_cancels_the_stop_then_sells_once(rig: Rig) -> None:
-    rig.script = lambda ctx: buy(ctx, stop_loss=ctx.price * 0.8, take_profit=ctx.price * 1.0001)
+    rig.script = lambda ctx: buy(ctx, stop_loss=ctx.price * 0.91, take_profit=ctx.price * 1.0001)
     rig.cycle(T0)
     stop = rig.broker.open_orders(SYMBOL)[0]
     target = float(rig.store.get_position(SYMBOL)["take_profit"])  # type: ignore[index]

@@ -26,6 +26,7 @@ def test_migrations_are_idempotent_and_wal_is_on(tmp_path: Path) -> None:
             "m006_order_intents",
             "m007_resting_orders",
             "m008_hot_path_indexes",
+            "m009_stop_distance",
         ]
         assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

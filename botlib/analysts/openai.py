@@ -115,8 +115,8 @@ class OpenAIAnalyst:
         except (LlmOutputError, ValidationError) as exc:
             error = _error_text(exc)
             log.warning("model answer rejected: %s", error)
-            response = _content_json(reply)
-            record = _record(messages, reply, response=response, error=error)
+            # stored once: the raw body (`raw_response`) holds the answer as the endpoint sent it
+            record = _record(messages, reply, response=None, error=error)
             return self._hold(context.symbol, facts, record)
         record = _record(messages, reply, response=answer.model_dump(mode="json"))
         return AnalystResult(decision, self.name, self.model, request=facts, call=record)
@@ -164,19 +164,3 @@ class OpenAIAnalyst:
     def _hold(self, symbol: str, facts: dict[str, Any], record: CallRecord) -> AnalystResult:
         decision = Decision.hold(symbol, f"no trade: {record.error}")
         return AnalystResult(decision, self.name, self.model, request=facts, call=record)
-
-
-def _content_json(reply: LlmReply) -> Any:
-    """Return the answer's content parsed when it is JSON, else as text (for the log row).
-
-    Content nested too deeply to parse is left out (None): `raw_response` keeps it as a JSON
-    string, while stored as text here it would break every reader that decodes the column.
-    """
-    if reply.content is None:
-        return None
-    try:
-        return json.loads(reply.content)
-    except ValueError:
-        return reply.content
-    except RecursionError:
-        return None

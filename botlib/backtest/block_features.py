@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from botlib.clock import iso
-from botlib.core.cycle_features import UNDEFINED, LiveFeatures, check_fresh
+from botlib.core.cycle_features import LiveFeatures, check_fresh, undefined_reason
 from botlib.errors import DataError
 from botlib.features.indicators import INDICATOR_COLUMNS, MIN_BARS, add_indicators, validate_bars
 from botlib.features.smc.summary import Columns, smc_features, summary
@@ -81,7 +81,7 @@ class BlockFeatures:
             return self.live.features(asset, now)
         block = self._block_at(first)
         if not block.defined[stop - 1 - first]:
-            raise DataError(UNDEFINED)
+            raise DataError(undefined_reason(block.features.iloc[: stop - first]))
         self._last = block.features.iloc[: stop - first]
         return self._last
 

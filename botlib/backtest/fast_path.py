@@ -31,6 +31,7 @@ from botlib.analysts.rules import RuleParams, choose, confidence, entry_levels
 from botlib.backtest.results import TRADE_COLUMNS
 from botlib.backtest.venue_stop import FillBars, fill_timeframe
 from botlib.clock import floor_time, iso
+from botlib.core.decision_checks import stop_distance_problem
 from botlib.core.engine import client_order_id
 from botlib.core.orders.execution import PROTECT, realized_pnl
 from botlib.core.orders.exits import hit
@@ -323,6 +324,8 @@ def _buy(ctx: _Ctx, book: _Book, i: int, price: float, setup: bool, now: datetim
     stop, take = entry_levels(ctx.rules, c["close"][i], c["atr"][i], level)
     if size <= 0 or (stop is not None and not stop < price) or not take > price:
         return  # `decision_problem` turns this into a HOLD
+    if stop_distance_problem(price, stop, ctx.asset, c["atr"][i]) is not None:
+        return  # likewise
     equity = book.cash + book.qty * price
     if _status_halted(ctx, book, equity, now):
         return

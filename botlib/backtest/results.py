@@ -17,7 +17,7 @@ import pandas as pd
 
 from botlib.clock import iso
 from botlib.errors import ConfigError
-from botlib.reporting.analytics import Metrics, drawdown
+from botlib.reporting.analytics import Metrics, drawdown, periods_per_year
 from botlib.storage.backtests import backtest_rows, backtest_run, save_report
 from botlib.storage.store import Store
 
@@ -88,6 +88,8 @@ class BacktestResult:
             "buy and hold %": self.buy_and_hold_pct, "net P&L": m.total_pnl,
             "trades (closed)": m.n_trades, "win rate %": _pct(m.win_rate),
             "profit factor": m.profit_factor, "Sharpe": m.sharpe,
+            "Sharpe bars/year": periods_per_year(pd.DatetimeIndex(self.equity.index))
+            if len(self.equity) > 1 else None,
             "max drawdown %": m.max_drawdown_pct, "exposure %": self.exposure_pct,
             "fees": float(self.trades["fee"].sum()) if len(self.trades) else 0.0,
             "LLM calls": self.llm.get("calls", 0), "LLM tokens": self.llm.get("prompt_tokens", 0)

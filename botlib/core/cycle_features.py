@@ -16,16 +16,34 @@ from typing import Any, Protocol
 import pandas as pd
 
 from botlib.errors import DataError, StaleDataError
-from botlib.features.indicators import INDICATOR_COLUMNS, add_indicators, validate_bars
+from botlib.features.indicators import (
+    INDICATOR_COLUMNS,
+    WARM_UP,
+    add_indicators,
+    validate_bars,
+)
 from botlib.features.smc.summary import smc_features, summary
 from botlib.features.window import window_length, window_start
 from botlib.models import TIMEFRAMES, AssetSettings
 from botlib.ports import MarketData
 from botlib.storage.store import Store
 
-__all__ = ["FeatureSource", "LiveFeatures", "check_fresh", "UNDEFINED"]
+__all__ = ["FeatureSource", "LiveFeatures", "check_fresh", "UNDEFINED", "undefined_reason"]
 
 UNDEFINED = "indicators are not defined on the last bar (too little history)"
+
+
+def undefined_reason(features: pd.DataFrame) -> str:
+    """Say why the last bar's indicators are undefined: too little history, or a price that has
+    not moved in the whole window (RSI's gains and losses are both zero: 0/0, however long)."""
+    closes = features["close"].to_numpy()
+    if len(features) > max(WARM_UP.values()) and (closes == closes[0]).all():
+        return (
+            "indicators are not defined on the last bar: the price has not moved in"
+            f" {len(closes)} bars ({closes[0]:g}), so RSI is undefined; no decision on a flat"
+            " market"
+        )
+    return UNDEFINED
 
 
 class FeatureSource(Protocol):
@@ -65,7 +83,7 @@ class LiveFeatures:
         features = add_indicators(bars)
         last = features.iloc[-1][list(INDICATOR_COLUMNS)]
         if not all(math.isfinite(float(v)) for v in last):
-            raise DataError(UNDEFINED)
+            raise DataError(undefined_reason(features))
         return features
 
     def summary(self, features: pd.DataFrame) -> dict[str, Any]:

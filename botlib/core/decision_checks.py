@@ -7,12 +7,16 @@ a limit entry resting where no bullish zone is).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from botlib.models import Action, Decision
+from botlib.models import Action, AssetSettings, Decision
 from botlib.ports import MarketContext
 
-__all__ = ["decision_problem", "limit_entry_problem", "bullish_zones", "ZONE_TOLERANCE"]
+__all__ = [
+    "decision_problem", "limit_entry_problem", "bullish_zones", "stop_distance_problem",
+    "ZONE_TOLERANCE",
+]  # fmt: skip
 
 # The SMC summary's bullish zones a limit BUY may rest in (botlib.features.smc.summary).
 _BULLISH_ZONES = {"fvg_below": "bullish FVG", "ob_below": "bullish order block"}
@@ -40,7 +44,38 @@ def decision_problem(decision: Decision, context: MarketContext) -> str | None:
         problem = limit_entry_problem(decision.limit_price, context.price, context.smc)
         if problem is not None:
             return problem
-    return _levels_problem(decision, context.price)
+    problem = _levels_problem(decision, context.price)
+    if problem is not None or decision.stop_loss is None:
+        return problem
+    atr = float(context.bars["atr"].iloc[-1]) if "atr" in context.bars else math.nan
+    entry = decision.limit_price or context.price
+    return stop_distance_problem(entry, decision.stop_loss, context.asset, atr)
+
+
+def stop_distance_problem(
+    entry: float, stop: float | None, asset: AssetSettings, atr: float
+) -> str | None:
+    """Return why a BUY's stop sits too far below its entry for the asset, if it does: more
+    than `max_stop_pct` % of the entry, or (when set) more than `max_stop_atr` ATRs.
+
+    >>> stop_distance_problem(100.0, 85.0, AssetSettings(symbol="BTC/USD"), 2.0)[:40]
+    'stop_loss 85 is 15.00% below the entry 10'
+    """
+    if stop is None:
+        return None
+    pct = (entry - stop) / entry * 100
+    if pct > asset.max_stop_pct:
+        return (
+            f"stop_loss {stop:g} is {pct:.2f}% below the entry {entry:g}: beyond the asset's"
+            f" max_stop_pct {asset.max_stop_pct:g}%"
+        )
+    atrs = (entry - stop) / atr if math.isfinite(atr) and atr > 0 else 0.0
+    if asset.max_stop_atr is not None and atrs > asset.max_stop_atr:
+        return (
+            f"stop_loss {stop:g} is {atrs:.2f} ATR below the entry {entry:g}: beyond the"
+            f" asset's max_stop_atr {asset.max_stop_atr:g}"
+        )
+    return None
 
 
 def _levels_problem(decision: Decision, price: float) -> str | None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import pandas as pd
 
-__all__ = ["Metrics", "drawdown", "max_drawdown_pct", "sharpe_ratio", "trade_stats", "metrics"]
+__all__ = [
+    "Metrics", "drawdown", "max_drawdown_pct", "sharpe_ratio", "trade_stats", "metrics",
+    "periods_per_year",
+]  # fmt: skip
 
 _YEAR_SECONDS = 365 * 24 * 3600  # crypto trades every day of the year
 
@@ -51,16 +53,23 @@ def max_drawdown_pct(equity: pd.Series) -> float:
 def sharpe_ratio(equity: pd.Series) -> float | None:
     """Annualised Sharpe of per-sample returns (risk-free 0); None with < 3 samples or no variance.
 
-    The sampling period is the median spacing of the DatetimeIndex, so any cadence works.
+    Annualised by the samples a year the data actually has (`periods_per_year`): a weekday-only
+    series (FX, equities) has ~252 days a year, not 365, and a 24/7 assumption inflates it.
     """
     if len(equity) < 3 or not isinstance(equity.index, pd.DatetimeIndex):
         return None
     returns = equity.pct_change().dropna()
     std = float(returns.std())
-    spacing = float(np.median(np.diff(equity.index.asi8))) / 1e9
-    if not std or not math.isfinite(std) or spacing <= 0:
+    per_year = periods_per_year(equity.index)
+    if not std or not math.isfinite(std) or per_year is None:
         return None
-    return float(returns.mean()) / std * math.sqrt(_YEAR_SECONDS / spacing)
+    return float(returns.mean()) / std * math.sqrt(per_year)
+
+
+def periods_per_year(index: pd.DatetimeIndex) -> float | None:
+    """How many samples a year the index holds: its returns over the years it spans."""
+    span = float(index.asi8[-1] - index.asi8[0]) / 1e9 if len(index) > 1 else 0.0
+    return (len(index) - 1) / (span / _YEAR_SECONDS) if span > 0 else None
 
 
 def trade_stats(pnls: pd.Series) -> dict[str, float | int | None]:

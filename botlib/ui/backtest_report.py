@@ -50,6 +50,7 @@ REPORT_CSS = """<style>
 .botlib-backtest-note { font-size: 12px; color: #59636e; margin: 0; }
 </style>"""
 _COUNTS = {
+    "Sharpe bars/year",
     "bars replayed",
     "trades (closed)",
     "trades",

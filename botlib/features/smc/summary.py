@@ -121,6 +121,8 @@ def summary(
 
     `features`: `smc_features(df)` (computed when None), or a `Columns` of it kept across calls.
     """
+    if len(df) == 0:
+        raise ValueError("an SMC summary needs at least one bar (the frame is empty)")
     features = smc_features(df) if features is None else features
     cols = features if isinstance(features, Columns) else Columns(features)
     i = range(len(df))[at]
