@@ -56,9 +56,9 @@ price = {{ input_per_1m = 0, output_per_1m = 0 }}
 
 
 def holds_forever() -> Responder:
-    """BUY all in with levels never reached (what `BuyAndHold` decides), every cycle."""
+    """BUY all in with levels not reached in a day (about what `BuyAndHold` decides)."""
     return decision(action="BUY", confidence=1.0, position_size_pct=100.0,
-                    stop_loss=lambda r: round(prompt_price(r) * 0.01, 8),
+                    stop_loss=lambda r: round(prompt_price(r) * 0.901, 2),
                     take_profit=lambda r: round(prompt_price(r) * 100, 2))  # fmt: skip
 
 

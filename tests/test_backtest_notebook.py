@@ -67,7 +67,12 @@ def test_papermill_runs_the_backtest_and_nbval_reproduces_it(
     assert len(list((db_dir / "sweep").glob("*.db"))) == 8
     # and the comparison has teeth: a record claiming another trade count fails the rerun
     text = out.read_text()
-    shown, wrong = f"trades (closed)    {trades}.000000", f"trades (closed)    {trades + 1}.000000"
+    plain = "".join(cells["metrics"]["outputs"][0]["data"]["text/plain"])
+    (shown,) = [line for line in plain.splitlines() if " trades (closed) " in line]
+    value = shown.split()[-1]  # as pandas formatted it, e.g. 4.000000e+00 or 4.0
+    other = str((int(value[0]) + 1) % 10) + value[1:]  # another count, the same width
+    wrong = shown[: len(shown) - len(value)] + other
+    assert float(value) == trades and float(other) != trades
     assert text.count(shown) == 1
     out.write_text(text.replace(shown, wrong))
     tampered = nbval(out, jupyter_env)

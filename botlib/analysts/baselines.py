@@ -67,8 +67,9 @@ class SmaCross:
 @dataclass
 class BuyAndHold:
     """BUY `size_pct` of equity on the first cycle that is flat, then HOLD: the market's own
-    return, net of one entry's fee. Its stop sits 99 % below and its target at 100x the price
-    (a decision without levels would get the asset's 2 % / 4 % defaults and trade)."""
+    return, net of one entry's fee. Its target sits at 100x the price and its stop as far below
+    as the asset allows (`max_stop_pct`, 10 % by default): a decision without levels would get
+    the asset's 2 % / 4 % defaults and trade, and no stop at all is not allowed."""
 
     size_pct: float = 100.0
     name: str = "buy_and_hold"
@@ -79,7 +80,7 @@ class BuyAndHold:
         decision = Decision(
             symbol=context.symbol, action=Action.BUY, confidence=1.0,
             position_size_pct=self.size_pct, reasoning="BUY: buy and hold",
-            stop_loss=round(context.price * 0.01, 8), take_profit=round(context.price * 100, 2),
+            stop_loss=_widest_stop(context), take_profit=round(context.price * 100, 2),
         )  # fmt: skip
         return AnalystResult(decision, self.name, "baseline", call=CallRecord(output_mode="rules"))
 
@@ -98,6 +99,11 @@ class Flat:
 
     def reflect(self, review: TradeReview) -> ReflectionResult:
         return _no_lesson(self.name, review)
+
+
+def _widest_stop(context: MarketContext) -> float:
+    """The lowest stop the asset allows below the price (a hair inside `max_stop_pct`)."""
+    return round(context.price * (1 - 0.999 * context.asset.max_stop_pct / 100), 8)
 
 
 def _hold(name: str, context: MarketContext, why: str) -> AnalystResult:
