@@ -274,3 +274,18 @@ def test_the_arena_tab_adds_the_bootstrap_once_there_are_enough_cycles(tmp_path:
     late = ArenaTab(db).widget.children[-1].value
     assert late.startswith("<h4>Is a lead more than luck?</h4>")
     assert "moving-block bootstrap" in late and "P(beats buy_and_hold)" in late
+
+
+def test_a_shadow_is_charged_its_arena_files_price(tmp_path: Path) -> None:
+    """The file's price reaches every path that builds the model (it once reached research
+    runs only, through a prices file): a free local model costs nothing as a shadow too."""
+    with FakeOpenAI() as fake:
+        arena = tmp_path / "arena.toml"
+        arena.write_text(pricey(fake) + "price = { input_per_1m = 0, output_per_1m = 0 }\n")
+        db = tmp_path / "bot.db"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("SHADOW_TEST_KEY", "sk-test-shadow-not-real")
+            tick(db, 2, arena_file=arena, shadows=("pricey",))
+        assert len(fake.requests) == 2
+    logged = rows(shadow_folder(db) / "pricey.db", DECISIONS)
+    assert [r["cost_usd"] for r in logged] == [0.0, 0.0]

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from botlib.analysts.budget import BudgetGuard
 from botlib.analysts.llm import CacheMode, ChatModel
-from botlib.analysts.pricing import load_prices
+from botlib.analysts.pricing import Price, PriceTable, load_prices
 from botlib.analysts.rules import RulesAnalyst
 from botlib.clock import day_start
 from botlib.errors import ConfigError
@@ -50,6 +50,7 @@ class LlmConfig:
     max_retries: int = 2
     max_output_tokens: int = 700
     prices: Path | None = None  # a JSON file adding or replacing price entries
+    price: Price | None = None  # this model's own price (an arena file's), over the table's
     cache: CacheMode = "off"
     budget_usd: float = 5.0  # per UTC day, decisions and reflections together
     temperature: float | None = 0.2  # None: the endpoint's default (some models accept no other)
@@ -88,7 +89,7 @@ def build_analyst(
     chat = ChatModel(
         client,
         llm.model,
-        prices=load_prices(llm.prices),
+        prices=_prices(llm),
         cache=LlmCache(cache_store or store),
         cache_mode=llm.cache,
         max_completion_tokens=llm.max_output_tokens,
@@ -100,6 +101,12 @@ def build_analyst(
     if llm.multi_timeframe:
         model = HigherTimeframes(model)
     return BudgetGuard(model, spent, llm.budget_usd, clock)
+
+
+def _prices(llm: LlmConfig) -> PriceTable:
+    """The price table (with `BOTLIB_LLM_PRICES`'s entries) and the model's own price over it."""
+    table = load_prices(llm.prices)
+    return table if llm.price is None else PriceTable(table.prices | {llm.model: llm.price})
 
 
 class HigherTimeframes:

@@ -180,14 +180,14 @@ def arena_parser(
 
 def cmd_arena(settings: Settings, args: argparse.Namespace) -> int:
     from botlib.app.wiring import arena_keys
-    from botlib.arena.config import default_arena, load_arena
+    from botlib.arena.config import arena_from
     from botlib.arena.research import estimate, run_arena
     from botlib.backtest import default_window
     from botlib.backtest.fast_path import cycle_times
     from botlib.clock import floor_time
     from botlib.venues.sim import SimMarket
 
-    arena = load_arena(args.config) if args.config else default_arena()
+    arena = arena_from(args.config)
     names = [n.strip() for n in args.analysts.split(",")] if args.analysts else None
     analysts = arena.select(names) if names else dict(arena.analysts)
     start, end = default_window(args.days, args.timeframe, args.end)
@@ -238,12 +238,12 @@ def cmd_whatif(settings: Settings, args: argparse.Namespace) -> int:
 
     from botlib.app.wiring import arena_keys
     from botlib.arena.analysts import arena_analyst
-    from botlib.arena.config import default_arena, load_arena
+    from botlib.arena.config import arena_from
     from botlib.arena.replay import call_estimate, rebuild, what_if
     from botlib.clock import SystemClock
     from botlib.storage.store import Store
 
-    arena = load_arena(args.config) if args.config else default_arena()
+    arena = arena_from(args.config)
     spec = arena.select([args.analyst])[args.analyst]
     rebuilt = rebuild(settings.db_path, args.decision)
     usd = call_estimate(spec, rebuilt)

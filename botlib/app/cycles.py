@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from botlib.app.config import Settings
 from botlib.app.wiring import build_engine, build_shadows, ensure_assets, failure_watch
-from botlib.arena.shadows import Shadows
 from botlib.clock import ManualClock, SystemClock
 from botlib.core.engine import Engine, new_cycle_id, skip_reason_in
 from botlib.errors import ConfigError
 from botlib.models import CycleReport, CycleStatus
 from botlib.ports import Clock
 from botlib.storage.store import Store
+
+if TYPE_CHECKING:
+    from botlib.arena.shadows import Shadows
 
 __all__ = ["CycleRunner", "run_cycles", "raise_if_unconfigured"]
 
@@ -66,7 +69,8 @@ class CycleRunner:
     def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
         self.settings, self.store, self.clock = settings, store, clock
         self._engines: dict[str, Engine | ConfigError] = {}
-        self._shadows: Shadows | None | bool = False  # False: not built yet
+        self._shadows: Shadows | None = None
+        self._shadows_built = False  # built with the first engine (None: no shadows)
 
     def engine_for(self, analyst: str) -> Engine:
         """Return the engine deciding with `analyst`; raise its ConfigError (remembered)."""
@@ -103,14 +107,14 @@ class CycleRunner:
 
     def _shadow(self, engine: Engine, report: CycleReport) -> None:
         """Run the shadows on this cycle's context, if configured and due (never raises)."""
-        if self._shadows is False:
+        if not self._shadows_built:
+            self._shadows_built = True
             try:
                 self._shadows = build_shadows(self.settings, self.store, engine, self.clock)
             except ConfigError as exc:  # the live cycles run on; the log says why not shadows
                 log.error("shadows disabled: %s", exc)
-                self._shadows = None
         shadows = self._shadows
-        if not isinstance(shadows, Shadows) or report.cycle_id == "-":
+        if shadows is None or report.cycle_id == "-":
             return
         if shadows.due(self.store.cycle_count(report.symbol)):
             for name, outcome in shadows.after(engine, report).items():

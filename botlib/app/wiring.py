@@ -184,11 +184,11 @@ def build_shadows(settings: Settings, store: Store, engine: Engine, clock: Clock
     """
     if not settings.shadows:
         return None
-    from botlib.arena.config import default_arena, load_arena
+    from botlib.arena.config import arena_from
     from botlib.arena.shadows import ShadowBooks, Shadows, shadow_folder
     from botlib.clock import day_start
 
-    arena = load_arena(settings.arena_file) if settings.arena_file else default_arena()
+    arena = arena_from(settings.arena_file)
     analysts = arena.select(list(settings.shadows))
     books = ShadowBooks(settings.sim_cash, settings.sim_fee_rate, settings.sim_slippage_bps,
                         protection(settings))  # fmt: skip
@@ -205,9 +205,9 @@ def promoted_analyst(
 ) -> Analyst:
     """The arena file's analyst `name`, deciding live (its calls logged in the bot's store)."""
     from botlib.arena.analysts import arena_analyst
-    from botlib.arena.config import default_arena, load_arena
+    from botlib.arena.config import arena_from
 
-    arena = load_arena(settings.arena_file) if settings.arena_file else default_arena()
+    arena = arena_from(settings.arena_file)
     spec = arena.select([name])[name]
     keys = arena_keys({name: spec})
     return arena_analyst(name, spec, store, clock, environ=keys, budget_usd=budget_usd)

@@ -17,7 +17,20 @@ from botlib.analysts.rules import RulesAnalyst
 from botlib.ports import Analyst, Clock
 from botlib.storage.store import Store
 
-__all__ = ["arena_analyst"]
+__all__ = ["arena_analyst", "offline_analyst"]
+
+
+def offline_analyst(spec: Any) -> Analyst | None:
+    """The analyst of a spec that needs no model (rules and the baselines), else None."""
+    if spec.kind == "rules":
+        return RulesAnalyst()
+    if spec.kind == "buy_and_hold":
+        return BuyAndHold()
+    if spec.kind == "flat":
+        return Flat()
+    if spec.kind == "sma_cross":
+        return SmaCross(spec.fast, spec.slow)
+    return None
 
 
 def arena_analyst(
@@ -26,14 +39,8 @@ def arena_analyst(
 ) -> Analyst:  # fmt: skip
     """The spec's analyst; a model's calls are logged and priced in `store`, and its guard
     checks `spent` (default: `store`'s spend today) against `budget_usd`."""
-    built: Analyst
-    if spec.kind == "rules":
-        built = RulesAnalyst()
-    elif spec.kind in ("buy_and_hold", "flat"):
-        built = BuyAndHold() if spec.kind == "buy_and_hold" else Flat()
-    elif spec.kind == "sma_cross":
-        built = SmaCross(spec.fast, spec.slow)
-    else:
+    built = offline_analyst(spec)
+    if built is None:
         llm = spec.llm_config(environ, "off", budget_usd)
         built = build_analyst("openai", store, clock, llm, spent=spent)
     part: Any = built

@@ -180,6 +180,12 @@ def _trade(trade: dict[str, Any] | None) -> str:
 
 
 def _same(a: Any, b: Any) -> bool:
-    if a is None or b is None or (isinstance(b, float) and b != b):
-        return (a is None) == (b is None or b != b)
-    return abs(float(a) - float(b)) <= _CLOSE * max(1.0, abs(float(a)))
+    """Equal numbers (within `_CLOSE`), or both missing (None, or NaN from a frame)."""
+    x, y = _number(a), _number(b)
+    if x is None or y is None:
+        return x is None and y is None
+    return abs(x - y) <= _CLOSE * max(1.0, abs(x))
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or value != value else float(value)

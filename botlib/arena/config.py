@@ -267,7 +267,8 @@ class LlmSpec(_Spec):
             budget_usd=budget_usd,
         )
         config = replace(config, multi_timeframe=self.multi_timeframe,
-                         prompt_variant=self.prompt_variant)  # fmt: skip
+                         prompt_variant=self.prompt_variant,
+                         price=None if self.price is None else self.price.price())  # fmt: skip
         return config if self.temperature is None else replace(config, temperature=self.temperature)
 
     def price_table(self, base: PriceTable | None = None) -> PriceTable:
@@ -281,6 +282,11 @@ class LlmSpec(_Spec):
 Spec = Annotated[
     RulesSpec | BuyAndHoldSpec | FlatSpec | SmaCrossSpec | LlmSpec, Field(discriminator="kind")
 ]
+
+
+def arena_from(path: Path | str | None) -> ArenaConfig:
+    """The arena file at `path`, or `default_arena()` when there is none."""
+    return load_arena(path) if path else default_arena()
 
 
 class ArenaConfig(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any
 
 from botlib.analysts.factory import with_higher_timeframes
 from botlib.analysts.prompt import build_messages
-from botlib.arena.research import COMPLETION_TOKENS, spec_prices
+from botlib.arena.research import COMPLETION_TOKENS
 from botlib.clock import parse_time
 from botlib.core.cycle_features import LiveFeatures
 from botlib.errors import ConfigError
@@ -103,7 +103,7 @@ def call_estimate(spec: Any, rebuilt: Rebuilt) -> float | None:
     """USD one call of `spec` costs on this prompt (~4 characters a token), None: no price."""
     if spec.kind != "llm":
         return 0.0
-    price = spec_prices(spec).lookup(spec.model)
+    price = spec.price_table().lookup(spec.model)
     if price is None:
         return None
     prompt_tokens = sum(len(m["content"]) for m in rebuilt.messages) // 4

@@ -16,7 +16,6 @@ block-bootstrap intervals (`botlib.arena.stats`) that say whether a lead is more
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -27,9 +26,9 @@ from typing import Any
 
 import pandas as pd
 
-from botlib.analysts.baselines import BuyAndHold, Flat, SmaCross
 from botlib.analysts.factory import LlmConfig
-from botlib.analysts.pricing import load_prices, training_cutoff
+from botlib.analysts.pricing import training_cutoff
+from botlib.arena.analysts import offline_analyst
 from botlib.arena.stats import BENCHMARK, BootstrapReport, block_bootstrap
 from botlib.backtest.results import BACKTEST_DIR, BacktestResult
 from botlib.backtest.run import LLM_CACHE_DB, Sizing, run_backtest
@@ -38,7 +37,6 @@ from botlib.ports import Analyst, MarketData
 
 __all__ = [
     "ArenaResult", "Entrant", "run_arena", "estimate", "Estimate", "ARENA_SIZING", "new_arena_dir",
-    "spec_prices",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -54,6 +52,7 @@ class Entrant:
 
     name: str
     description: str
+    kind: str = "rules"  # the spec's kind (llm: a model, whose calls count)
     result: BacktestResult | None = None
     error: str | None = None
     model_cutoff: str | None = None  # the model's training cutoff, when configured
@@ -123,8 +122,8 @@ def _row(entrant: Entrant, cash: float) -> dict[str, Any]:
         "pnl_after_llm": final - cash - entrant.llm_cost, "fees": fees,
         "trades": m.n_trades, "win_rate_pct": None if m.win_rate is None else m.win_rate * 100,
         "max_drawdown_pct": m.max_drawdown_pct, "sharpe": m.sharpe,
-        "llm_calls": int(result.llm.get("calls", 0)) if entrant.description.startswith("llm")
-        else 0, "error": None,
+        "llm_calls": int(result.llm.get("calls", 0)) if entrant.kind == "llm" else 0,
+        "error": None,
     }  # fmt: skip
 
 
@@ -160,7 +159,7 @@ def estimate(
         if spec.kind != "llm":
             continue
         calls[name] = cycles if cache == "record" else 0
-        price = spec_prices(spec).lookup(spec.model)
+        price = spec.price_table().lookup(spec.model)
         cost = price.cost(PROMPT_TOKENS, COMPLETION_TOKENS) if price is not None else None
         usd[name] = None if cost is None else cost * calls[name]
     return Estimate(calls, usd)
@@ -212,44 +211,23 @@ def _enter(
     cutoff = getattr(spec, "training_cutoff", None)
     if cutoff is None and spec.kind == "llm":  # the built-in table's, for a known model
         cutoff = training_cutoff(spec.model)
-    entrant = Entrant(name, spec.describe(), model_cutoff=None if cutoff is None else str(cutoff))
+    entrant = Entrant(name, spec.describe(), kind=spec.kind,
+                      model_cutoff=None if cutoff is None else str(cutoff))  # fmt: skip
     try:
-        analyst, llm = _build(name, spec, folder, common["llm_cache"], environ, budget_usd)
+        analyst, llm = _build(spec, common["llm_cache"], environ, budget_usd)
         result = run_backtest(**common, analyst=analyst, llm=llm, db_path=folder / f"{name}.db")
     except BotlibError as exc:  # one analyst's failure is its row; the arena goes on
         log.warning("arena: %s failed: %s: %s", name, type(exc).__name__, exc)
-        return Entrant(**{**entrant.__dict__, "error": f"{type(exc).__name__}: {exc}"})
+        return replace(entrant, error=f"{type(exc).__name__}: {exc}")
     log.info("arena: %s %+.2f%% (%d trades)", name, result.return_pct, len(result.trades))
-    return Entrant(**{**entrant.__dict__, "result": result})
+    return replace(entrant, result=result)
 
 
 def _build(
-    name: str, spec: Any, folder: Path, cache: str, environ: Mapping[str, str], budget: float
+    spec: Any, cache: str, environ: Mapping[str, str], budget: float
 ) -> tuple[str | Analyst, LlmConfig | None]:
     """The analyst `run_backtest` takes for a spec (and the model's configuration)."""
-    if spec.kind == "rules":
-        return "rules", None
-    if spec.kind == "buy_and_hold":
-        return BuyAndHold(), None
-    if spec.kind == "flat":
-        return Flat(), None
-    if spec.kind == "sma_cross":
-        return SmaCross(spec.fast, spec.slow), None
-    llm: LlmConfig = spec.llm_config(environ, cache, budget)
-    if getattr(spec, "price", None) is not None:  # the file's price, beside the run
-        prices = folder / f"prices-{name}.json"
-        prices.write_text(json.dumps({spec.model: _price_entry(spec.price)}))
-        llm = replace(llm, prices=prices)
-    return "openai", llm
-
-
-def _price_entry(price: Any) -> dict[str, float]:
-    entry = {"input": float(price.input_per_1m), "output": float(price.output_per_1m)}
-    cached = getattr(price, "cached_input_per_1m", None)
-    return entry | ({"cached_input": float(cached)} if cached is not None else {})
-
-
-def spec_prices(spec: Any) -> Any:
-    """The price table a model analyst is charged by (its own price over the built-in table)."""
-    own = getattr(spec, "price_table", None)
-    return own() if callable(own) else load_prices(None)
+    offline = offline_analyst(spec)
+    if offline is not None:
+        return offline, None
+    return "openai", spec.llm_config(environ, cache, budget)

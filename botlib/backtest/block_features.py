@@ -121,7 +121,7 @@ class BlockFeatures:
     def _row(self, k: int) -> tuple[Any, ...]:
         assert self.bars is not None
         stamp = iso(self.bars.index[k].to_pydatetime())
-        return (self.symbol, self.timeframe, stamp, *map(float, self._values[k]))
+        return (self.symbol, self.timeframe, stamp, *self._values[k])
 
 
 def _prefetch(

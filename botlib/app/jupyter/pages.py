@@ -52,13 +52,13 @@ def ai_log_explorer(
         return AiLogExplorer.from_path(db or load_settings(env_file=None).db_path, **options)
     from botlib.app.wiring import arena_keys
     from botlib.arena.analysts import arena_analyst
-    from botlib.arena.config import default_arena, load_arena
+    from botlib.arena.config import arena_from
     from botlib.clock import SystemClock
     from botlib.ui.arena.whatif import WhatIfPanel
 
     settings = load_settings()
     path = db or settings.db_path
-    arena = load_arena(settings.arena_file) if settings.arena_file else default_arena()
+    arena = arena_from(settings.arena_file)
 
     def build(name: str, spec: Any, scratch: Store) -> Analyst:
         return arena_analyst(name, spec, scratch, SystemClock(), environ=arena_keys({name: spec}),
